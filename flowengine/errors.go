@@ -1,0 +1,47 @@
+package flowengine
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors callers branch on. They are wrapped with context; test with errors.Is.
+var (
+	// ErrNotFound: no such user, session, flow, stage, execution or counter.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: a unique username or email is already taken.
+	ErrConflict = errors.New("already exists")
+	// ErrExpired: the flow execution timed out or never existed.
+	ErrExpired = errors.New("flow execution expired or unknown")
+	// ErrNoFlow: no flow of a designation applies to this request.
+	ErrNoFlow = errors.New("no applicable flow")
+	// ErrInvalidAnswer: an answer does not fit the current challenge (unknown or
+	// missing keys, wrong types). Nothing was changed.
+	ErrInvalidAnswer = errors.New("invalid answer")
+	// ErrInvalidConfig: flows, stages or policies do not validate. Nothing was applied.
+	ErrInvalidConfig = errors.New("invalid flow configuration")
+	// ErrUnavailable: the store cannot be reached. Callers must fail closed.
+	ErrUnavailable = errors.New("store unavailable")
+)
+
+// ValidationError names the configuration entry that failed to validate, so that a
+// blueprint loader can point at the file and line that defined it.
+type ValidationError struct {
+	Kind  string // "flow", "stage", "policy" or "user"
+	Name  string // slug or name of the entry
+	Field string // optional: the field within the entry
+	Err   error
+}
+
+func (e *ValidationError) Error() string {
+	where := e.Kind + " " + e.Name
+	if e.Field != "" {
+		where += ": " + e.Field
+	}
+	return fmt.Sprintf("%s: %v", where, e.Err)
+}
+
+func (e *ValidationError) Unwrap() error { return e.Err }
+
+// Is makes every ValidationError match ErrInvalidConfig.
+func (e *ValidationError) Is(target error) bool { return target == ErrInvalidConfig }

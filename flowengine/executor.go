@@ -1,0 +1,440 @@
+package flowengine
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// execution is the saved state of one run of a flow.
+type execution struct {
+	ID        string                    `json:"id"`
+	Flow      string                    `json:"flow"`
+	Plan      []planEntry               `json:"plan"`
+	Current   int                       `json:"current"`
+	Checked   bool                      `json:"checked"`
+	Context   map[string]any            `json:"context"`
+	State     map[string]map[string]any `json:"state,omitempty"`
+	CSRF      string                    `json:"csrf"`
+	StartedAt time.Time                 `json:"started_at"`
+
+	newSession *Session
+	endSession bool
+	records    []PolicyRecord
+}
+
+// planEntry names a stage binding by stage and order, so a configuration change
+// during an execution is detected rather than silently mapped to another stage.
+type planEntry struct {
+	Stage string `json:"stage"`
+	Order int    `json:"order"`
+}
+
+const maxAnswerValue = 8 << 10
+
+// Start plans a new execution of the flow with this slug and runs it up to its
+// first challenge. The request's "next" query parameter is validated and kept.
+func (e *Engine) Start(ctx context.Context, slug string, req *Request) (*Result, error) {
+	l := e.loaded.Load()
+	flow, ok := l.flows[slug]
+	if !ok {
+		return nil, fmt.Errorf("flow %q: %w", slug, ErrNotFound)
+	}
+	exec := &execution{
+		ID:        randomID(),
+		Flow:      slug,
+		CSRF:      randomID(),
+		StartedAt: e.opts.Clock.Now(),
+	}
+	res := &Result{}
+	if raw := req.Query.Get("next"); raw != "" {
+		if next, ok := e.opts.ValidateNext(raw, req); ok {
+			exec.initialNext(next)
+		} else {
+			res.RejectedNext = raw
+		}
+	}
+	exec.resetContext(req)
+	if resp := e.plan(ctx, l, flow, exec, req); resp != nil {
+		res.Response = *resp
+		res.Records = exec.records
+		return res, nil
+	}
+	return e.run(ctx, l, flow, exec, req, nil, nil, res)
+}
+
+// Resume returns the current challenge of an execution (e.g. to render it again).
+func (e *Engine) Resume(ctx context.Context, id string, req *Request) (*Result, error) {
+	l, flow, exec, err := e.load(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return e.run(ctx, l, flow, exec, req, nil, nil, &Result{})
+}
+
+// Answer submits an answer to the current challenge of an execution. An answer with
+// keys that are not fields of the challenge is refused with ErrInvalidAnswer and
+// nothing changes.
+func (e *Engine) Answer(ctx context.Context, id string, req *Request, answer map[string]any) (*Result, error) {
+	l, flow, exec, err := e.load(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if answer == nil {
+		answer = map[string]any{}
+	}
+	return e.run(ctx, l, flow, exec, req, answer, nil, &Result{})
+}
+
+// CSRFToken returns the token bound to an execution.
+func (e *Engine) CSRFToken(ctx context.Context, id string) (string, error) {
+	_, _, exec, err := e.load(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	return exec.CSRF, nil
+}
+
+func (e *Engine) load(ctx context.Context, id string) (*loaded, *Flow, *execution, error) {
+	if id == "" || len(id) > 128 {
+		return nil, nil, nil, ErrExpired
+	}
+	raw, err := e.opts.Store.GetExecution(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil, nil, ErrExpired
+	}
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("loading flow execution: %w", err)
+	}
+	exec := &execution{}
+	if err := json.Unmarshal(raw, exec); err != nil {
+		return nil, nil, nil, fmt.Errorf("decoding flow execution: %w", ErrExpired)
+	}
+	if exec.Context == nil {
+		exec.Context = map[string]any{}
+	}
+	l := e.loaded.Load()
+	flow, ok := l.flows[exec.Flow]
+	if !ok {
+		return nil, nil, nil, ErrExpired
+	}
+	return l, flow, exec, nil
+}
+
+func (x *execution) initialNext(next string) { x.Context = map[string]any{CtxNext: next} }
+
+// resetContext clears the plan context, keeping only what the flow was started with.
+func (x *execution) resetContext(req *Request) {
+	next, _ := x.Context[CtxNext].(string)
+	x.Context = map[string]any{}
+	if next != "" {
+		x.Context[CtxNext] = next
+	}
+	// A flow started by a logged-in user acts on that user.
+	if req.User != nil {
+		x.Context[CtxPendingUser] = req.User.ID
+	}
+	x.State = nil
+}
+
+// plan builds the execution's stage list. It returns a terminal response when the
+// flow does not apply (authentication requirement or flow policies).
+func (e *Engine) plan(ctx context.Context, l *loaded, flow *Flow, exec *execution, req *Request) *Response {
+	switch {
+	case flow.Authentication == AuthRequireAuthenticated && req.User == nil:
+		return e.deniedAction(flow, exec, []string{"You need to sign in first."})
+	case flow.Authentication == AuthRequireUnauthenticated && req.User != nil:
+		return e.deniedAction(flow, exec, []string{"You are already signed in."})
+	}
+	in := PolicyInput(req, flow, nil, req.User, req.User != nil, exec.Context)
+	d := evaluateBindings(ctx, l.policies, "flow "+flow.Slug, flow.Policies, flow.PolicyEngineMode, req.User, in)
+	exec.records = append(exec.records, d.Records...)
+	if !d.Passed {
+		return e.deniedAction(flow, exec, d.Messages)
+	}
+	exec.Plan = exec.Plan[:0]
+	var names []any
+	for i := range flow.Stages {
+		b := &flow.Stages[i]
+		st := l.stages[b.Stage]
+		if b.EvaluateOnPlan {
+			in := PolicyInput(req, flow, st.def, req.User, req.User != nil, exec.Context)
+			d := evaluateBindings(ctx, l.policies, "stage "+b.Stage, b.Policies, b.PolicyEngineMode, req.User, in)
+			exec.records = append(exec.records, d.Records...)
+			if !d.Passed {
+				continue
+			}
+		}
+		exec.Plan = append(exec.Plan, planEntry{Stage: b.Stage, Order: b.Order})
+		names = append(names, b.Stage)
+	}
+	exec.Context[CtxFlowPlan] = names
+	exec.Current, exec.Checked = 0, false
+	return nil
+}
+
+func (e *Engine) deniedAction(flow *Flow, exec *execution, messages []string) *Response {
+	next, _ := exec.Context[CtxNext].(string)
+	switch flow.DeniedAction {
+	case DeniedContinue:
+		if next == "" {
+			next = e.opts.DefaultTarget
+		}
+		return &Response{Type: TypeRedirect, To: next}
+	case DeniedMessageContinue:
+		if next != "" {
+			return &Response{Type: TypeRedirect, To: next}
+		}
+	}
+	msg := strings.Join(messages, " ")
+	if msg == "" {
+		msg = "Access denied."
+	}
+	return &Response{Type: TypeDenied, Message: msg}
+}
+
+// run advances the execution: it re-evaluates policies before a stage, runs stages
+// that need no input, feeds answer to the first challenge, and stops at the next
+// challenge or at the end. The execution is saved only if the step succeeds.
+func (e *Engine) run(ctx context.Context, l *loaded, flow *Flow, exec *execution, req *Request, answer map[string]any, messages []string, res *Result) (*Result, error) {
+	finish := func(resp Response) (*Result, error) {
+		if err := e.opts.Store.DeleteExecution(ctx, exec.ID); err != nil && !errors.Is(err, ErrNotFound) {
+			return nil, fmt.Errorf("ending flow execution: %w", err)
+		}
+		res.Response = resp
+		res.ExecutionID = ""
+		res.NewSession, res.EndSession = exec.newSession, exec.endSession
+		res.Records = exec.records
+		return res, nil
+	}
+	for restarts := 0; ; {
+		if exec.Current >= len(exec.Plan) {
+			return finish(Response{Type: TypeRedirect, To: e.target(exec, req)})
+		}
+		entry := exec.Plan[exec.Current]
+		b, st := lookupBinding(l, flow, entry)
+		if b == nil {
+			// The flow was changed under this execution.
+			return nil, ErrExpired
+		}
+		sc := e.stageContext(flow, st, exec, req)
+		if !exec.Checked {
+			exec.Checked = true
+			if b.ReEvaluatePolicies && hasEnabled(b.Policies) {
+				user, err := sc.PendingUser(ctx)
+				if err != nil && !errors.Is(err, ErrNotFound) {
+					return nil, err
+				}
+				if user == nil {
+					user = req.User
+				}
+				authenticated := req.User != nil && user != nil && user.ID == req.User.ID
+				in := PolicyInput(req, flow, st.def, user, authenticated, exec.Context)
+				d := evaluateBindings(ctx, l.policies, "stage "+b.Stage, b.Policies, b.PolicyEngineMode, user, in)
+				exec.records = append(exec.records, d.Records...)
+				if !d.Passed {
+					exec.Current, exec.Checked = exec.Current+1, false
+					continue
+				}
+			}
+		}
+		ch, err := st.impl.Challenge(ctx, sc)
+		if err != nil {
+			return nil, fmt.Errorf("stage %s: %w", b.Stage, err)
+		}
+		var result Outcome
+		switch {
+		case ch == nil:
+			result, err = st.impl.Submit(ctx, sc, Answer{})
+		case answer == nil:
+			return e.challenge(ctx, flow, st, exec, ch, nil, messages, res)
+		default:
+			var ans Answer
+			ans, result, err = checkAnswer(ch, answer)
+			answer = nil
+			if err != nil {
+				return nil, err
+			}
+			if result.Kind == OutcomeContinue {
+				result, err = st.impl.Submit(ctx, sc, ans)
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("stage %s: %w", b.Stage, err)
+		}
+		switch result.Kind {
+		case OutcomeContinue:
+			exec.Current, exec.Checked = exec.Current+1, false
+			continue
+		case OutcomeDeny:
+			return finish(Response{Type: TypeDenied, Message: strings.Join(result.Messages, " ")})
+		case OutcomeInvalid:
+			if ch == nil {
+				// A stage without input cannot be retried: end the flow.
+				return finish(Response{Type: TypeDenied, Message: strings.Join(result.Messages, " ")})
+			}
+			switch b.InvalidResponseAction {
+			case InvalidRetry:
+				ch, err := st.impl.Challenge(ctx, sc)
+				if err != nil {
+					return nil, fmt.Errorf("stage %s: %w", b.Stage, err)
+				}
+				return e.challenge(ctx, flow, st, exec, ch, result.Errors, result.Messages, res)
+			case InvalidRestartWithContext:
+				exec.Current, exec.Checked = 0, false
+			default: // restart
+				exec.resetContext(req)
+				if resp := e.plan(ctx, l, flow, exec, req); resp != nil {
+					return finish(*resp)
+				}
+			}
+		case OutcomeCancel:
+			exec.resetContext(req)
+			if resp := e.plan(ctx, l, flow, exec, req); resp != nil {
+				return finish(*resp)
+			}
+		}
+		messages = result.Messages
+		if restarts++; restarts > 3 {
+			return finish(Response{Type: TypeDenied, Message: "The flow could not be completed."})
+		}
+	}
+}
+
+func (e *Engine) challenge(ctx context.Context, flow *Flow, st *loadedStage, exec *execution, ch *Challenge, errs map[string][]string, messages []string, res *Result) (*Result, error) {
+	raw, err := json.Marshal(exec)
+	if err != nil {
+		return nil, fmt.Errorf("encoding flow execution: %w", err)
+	}
+	if err := e.opts.Store.PutExecution(ctx, exec.ID, raw, e.opts.ExecutionTTL); err != nil {
+		return nil, fmt.Errorf("saving flow execution: %w", err)
+	}
+	res.Response = Response{
+		Type:     TypeChallenge,
+		Flow:     FlowInfo{Slug: flow.Slug, Title: flow.Title, Designation: string(flow.Designation)},
+		Stage:    StageInfo{Name: st.def.Name, Type: st.def.Type, Step: exec.Current + 1, Steps: len(exec.Plan)},
+		Fields:   ch.Fields,
+		Errors:   errs,
+		Messages: append(append([]string(nil), messages...), ch.Messages...),
+		Data:     ch.Data,
+	}
+	res.ExecutionID = exec.ID
+	res.CSRFToken = exec.CSRF
+	res.NewSession, res.EndSession = exec.newSession, exec.endSession
+	res.Records = exec.records
+	return res, nil
+}
+
+// checkAnswer refuses unknown keys and non-string values (ErrInvalidAnswer) and turns
+// missing required fields into field errors.
+func checkAnswer(ch *Challenge, answer map[string]any) (Answer, Outcome, error) {
+	known := make(map[string]*Field, len(ch.Fields))
+	for i := range ch.Fields {
+		known[ch.Fields[i].Key] = &ch.Fields[i]
+	}
+	ans := make(Answer, len(answer))
+	for k, v := range answer {
+		f, ok := known[k]
+		if !ok {
+			return nil, Outcome{}, fmt.Errorf("unexpected field %q: %w", k, ErrInvalidAnswer)
+		}
+		switch x := v.(type) {
+		case string:
+			if len(x) > maxAnswerValue {
+				return nil, Outcome{}, fmt.Errorf("field %q is too long: %w", k, ErrInvalidAnswer)
+			}
+			ans[k] = x
+		case bool:
+			if f.Type != FieldCheckbox {
+				return nil, Outcome{}, fmt.Errorf("field %q must be a string: %w", k, ErrInvalidAnswer)
+			}
+			ans[k] = fmt.Sprint(x)
+		default:
+			return nil, Outcome{}, fmt.Errorf("field %q must be a string: %w", k, ErrInvalidAnswer)
+		}
+	}
+	errs := map[string][]string{}
+	for _, f := range ch.Fields {
+		if f.Required && f.Type != FieldCheckbox && strings.TrimSpace(ans[f.Key]) == "" {
+			errs[f.Key] = []string{"This field is required."}
+		}
+	}
+	if len(errs) > 0 {
+		return ans, Invalid(errs), nil
+	}
+	return ans, Continue(), nil
+}
+
+// target picks where a finished flow goes: context redirect, else next, else the
+// default target; every candidate passes the next validator.
+func (e *Engine) target(exec *execution, req *Request) string {
+	for _, key := range []string{CtxRedirect, CtxNext} {
+		if v, _ := exec.Context[key].(string); v != "" {
+			if t, ok := e.opts.ValidateNext(v, req); ok {
+				return t
+			}
+		}
+	}
+	return e.opts.DefaultTarget
+}
+
+func (e *Engine) stageContext(flow *Flow, st *loadedStage, exec *execution, req *Request) *StageContext {
+	if exec.State == nil {
+		exec.State = map[string]map[string]any{}
+	}
+	state := exec.State[st.def.Name]
+	if state == nil {
+		state = map[string]any{}
+		exec.State[st.def.Name] = state
+	}
+	return &StageContext{
+		Flow:      flow,
+		StageName: st.def.Name,
+		StageType: st.def.Type,
+		Request:   req,
+		Context:   exec.Context,
+		State:     state,
+		Store:     e.opts.Store,
+		Clock:     e.opts.Clock,
+		Services:  e.opts.Services,
+		exec:      exec,
+	}
+}
+
+func lookupBinding(l *loaded, flow *Flow, entry planEntry) (*StageBinding, *loadedStage) {
+	for i := range flow.Stages {
+		b := &flow.Stages[i]
+		if b.Stage == entry.Stage && b.Order == entry.Order {
+			if st, ok := l.stages[b.Stage]; ok {
+				return b, st
+			}
+		}
+	}
+	return nil, nil
+}
+
+func hasEnabled(bindings []PolicyBinding) bool {
+	for _, b := range bindings {
+		if b.Enabled {
+			return true
+		}
+	}
+	return false
+}
+
+// randomID returns 256 random bits, URL-safe.
+func randomID() string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic("flowengine: no randomness: " + err.Error())
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// NewID returns a fresh random identifier (session and user IDs).
+func NewID() string { return randomID() }

@@ -1,0 +1,106 @@
+package flowengine
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"golang.org/x/crypto/argon2"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// Argon2id parameters for new hashes, as `caddy hash-password --algorithm argon2id`
+// writes them.
+const (
+	argonTime    = 1
+	argonMemory  = 46 * 1024
+	argonThreads = 1
+	argonKeyLen  = 32
+)
+
+// ErrBadHash: a stored password hash is in no format we read.
+var ErrBadHash = errors.New("unsupported password hash")
+
+// HashPassword returns an argon2id hash in the PHC string format.
+func HashPassword(password string) (string, error) {
+	salt := make([]byte, 16)
+	if _, err := rand.Read(salt); err != nil {
+		return "", err
+	}
+	return encodeArgon2(password, salt, argonTime, argonMemory, argonThreads), nil
+}
+
+func encodeArgon2(password string, salt []byte, t, m uint32, p uint8) string {
+	key := argon2.IDKey([]byte(password), salt, t, m, p, argonKeyLen)
+	b64 := base64.RawStdEncoding
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, m, t, p, b64.EncodeToString(salt), b64.EncodeToString(key))
+}
+
+// VerifyPassword checks a password against an argon2id (PHC) or bcrypt
+// ($2a$/$2b$/$2y$) hash; base64-wrapped hashes from older Caddyfiles are accepted.
+func VerifyPassword(hash, password string) (bool, error) {
+	if !strings.HasPrefix(hash, "$") {
+		if dec, err := base64.StdEncoding.DecodeString(hash); err == nil && strings.HasPrefix(string(dec), "$") {
+			hash = string(dec)
+		}
+	}
+	switch {
+	case strings.HasPrefix(hash, "$2a$"), strings.HasPrefix(hash, "$2b$"), strings.HasPrefix(hash, "$2y$"):
+		err := bcrypt.CompareHashAndPassword([]byte(hash), []byte(password))
+		if errors.Is(err, bcrypt.ErrMismatchedHashAndPassword) {
+			return false, nil
+		}
+		if err != nil {
+			return false, fmt.Errorf("%w: %v", ErrBadHash, err)
+		}
+		return true, nil
+	case strings.HasPrefix(hash, "$argon2id$"):
+		return verifyArgon2(hash, password)
+	}
+	return false, ErrBadHash
+}
+
+func verifyArgon2(hash, password string) (bool, error) {
+	parts := strings.Split(hash, "$")
+	if len(parts) != 6 {
+		return false, ErrBadHash
+	}
+	var version int
+	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || version != argon2.Version {
+		return false, ErrBadHash
+	}
+	var m, t uint32
+	var p uint8
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &m, &t, &p); err != nil || t == 0 || p == 0 || m > 4<<20 {
+		return false, ErrBadHash
+	}
+	b64 := base64.RawStdEncoding
+	salt, err := b64.DecodeString(parts[4])
+	if err != nil {
+		return false, ErrBadHash
+	}
+	want, err := b64.DecodeString(parts[5])
+	if err != nil || len(want) == 0 || len(want) > 128 {
+		return false, ErrBadHash
+	}
+	got := argon2.IDKey([]byte(password), salt, t, m, p, uint32(len(want)))
+	return subtle.ConstantTimeCompare(got, want) == 1, nil
+}
+
+var (
+	dummyOnce sync.Once
+	dummyHash string
+)
+
+// DummyVerify spends the time of a real verification so that an unknown user
+// cannot be told from a known one by how long a login takes.
+func DummyVerify(password string) {
+	dummyOnce.Do(func() {
+		dummyHash, _ = HashPassword("flowgate-dummy-password")
+	})
+	_, _ = VerifyPassword(dummyHash, password)
+}

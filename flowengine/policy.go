@@ -1,0 +1,191 @@
+package flowengine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// PolicyEvaluator decides one named policy against an input document. The policies
+// package (OPA) satisfies it; the signature uses plain types so it need not import us.
+type PolicyEvaluator interface {
+	Evaluate(ctx context.Context, policy string, input map[string]any) (allow bool, messages []string, err error)
+}
+
+// PolicyCompiler compiles every policy (name → Rego source) once, when the
+// configuration loads. Its errors name the policy and the Rego line.
+type PolicyCompiler func(modules map[string]string) (PolicyEvaluator, error)
+
+// PolicyRecord is one evaluation, kept so a flow can explain why a stage ran or not.
+type PolicyRecord struct {
+	// Scope is what was decided: "flow <slug>" or "stage <name>".
+	Scope    string        `json:"scope"`
+	Binding  string        `json:"binding"`
+	Outcome  bool          `json:"outcome"`
+	Messages []string      `json:"messages,omitempty"`
+	Duration time.Duration `json:"duration_ns"`
+	Error    string        `json:"error,omitempty"`
+}
+
+// Decision is the combined result of a set of bindings.
+type Decision struct {
+	Passed   bool
+	Messages []string
+	Records  []PolicyRecord
+}
+
+// evaluateBindings evaluates every enabled binding in order and combines the
+// outcomes with mode. No enabled binding passes.
+func evaluateBindings(ctx context.Context, ev PolicyEvaluator, scope string, bindings []PolicyBinding, mode EngineMode, user *User, input map[string]any) Decision {
+	d := Decision{Passed: true}
+	evaluated := 0
+	anyPassed, allPassed := false, true
+	for _, b := range bindings {
+		if !b.Enabled {
+			continue
+		}
+		evaluated++
+		rec := evaluateBinding(ctx, ev, b, user, input)
+		rec.Scope = scope
+		d.Records = append(d.Records, rec)
+		d.Messages = append(d.Messages, rec.Messages...)
+		if rec.Outcome {
+			anyPassed = true
+		} else {
+			allPassed = false
+		}
+	}
+	if evaluated == 0 {
+		return d
+	}
+	if mode == ModeAll {
+		d.Passed = allPassed
+	} else {
+		d.Passed = anyPassed
+	}
+	return d
+}
+
+func evaluateBinding(ctx context.Context, ev PolicyEvaluator, b PolicyBinding, user *User, input map[string]any) PolicyRecord {
+	start := time.Now()
+	rec := PolicyRecord{Binding: b.Target()}
+	var result bool
+	switch {
+	case b.Group != "":
+		result = user != nil && user.InGroup(b.Group)
+	case b.User != "":
+		result = user != nil && strings.EqualFold(user.Username, b.User)
+	default:
+		timeout := b.Timeout
+		if timeout <= 0 {
+			timeout = DefaultPolicyTimeout
+		}
+		pctx, cancel := context.WithTimeout(ctx, timeout)
+		allow, msgs, err := ev.Evaluate(pctx, b.Policy, input)
+		if err == nil && pctx.Err() != nil {
+			err = pctx.Err()
+		}
+		cancel()
+		rec.Messages = msgs
+		if err != nil {
+			// Fail closed by default: an error decides failure_result, never negated,
+			// so a broken policy cannot flip into an allow through negate.
+			if errors.Is(err, context.DeadlineExceeded) {
+				err = fmt.Errorf("timed out after %s: %w", timeout, err)
+			}
+			rec.Error = err.Error()
+			rec.Outcome = b.FailureResult
+			rec.Duration = time.Since(start)
+			return rec
+		}
+		result = allow
+	}
+	rec.Outcome = result != b.Negate
+	rec.Duration = time.Since(start)
+	return rec
+}
+
+// PolicyInput builds the documented Rego input document.
+func PolicyInput(req *Request, flow *Flow, stage *StageDef, user *User, authenticated bool, planCtx map[string]any) map[string]any {
+	in := map[string]any{
+		"user":    userInput(user, authenticated, planCtx),
+		"request": requestInput(req),
+	}
+	if flow != nil {
+		in["flow"] = map[string]any{"slug": flow.Slug, "designation": string(flow.Designation)}
+	}
+	if stage != nil {
+		in["stage"] = map[string]any{"name": stage.Name, "type": stage.Type}
+	}
+	if planCtx != nil {
+		c := make(map[string]any, len(planCtx))
+		for k, v := range planCtx {
+			c[k] = v
+		}
+		in["context"] = c
+	} else {
+		in["context"] = map[string]any{}
+	}
+	return in
+}
+
+func userInput(u *User, authenticated bool, planCtx map[string]any) map[string]any {
+	if u == nil {
+		return map[string]any{"authenticated": false, "groups": []any{}, "attributes": map[string]any{}, "auth_methods": []any{}}
+	}
+	groups := make([]any, len(u.Groups))
+	for i, g := range u.Groups {
+		groups[i] = g
+	}
+	attrs := u.Attributes
+	if attrs == nil {
+		attrs = map[string]any{}
+	}
+	methods := []any{}
+	for _, m := range StringList(planCtx[CtxAuthMethods]) {
+		methods = append(methods, m)
+	}
+	return map[string]any{
+		"username":      u.Username,
+		"email":         u.Email,
+		"name":          u.Name,
+		"groups":        groups,
+		"attributes":    attrs,
+		"is_active":     u.IsActive,
+		"authenticated": authenticated,
+		"auth_methods":  methods,
+	}
+}
+
+func requestInput(r *Request) map[string]any {
+	if r == nil {
+		return map[string]any{}
+	}
+	query := make(map[string]any, len(r.Query))
+	for k, vs := range r.Query {
+		l := make([]any, len(vs))
+		for i, v := range vs {
+			l[i] = v
+		}
+		query[k] = l
+	}
+	headers := make(map[string]any, len(r.Header))
+	for k, vs := range r.Header {
+		k = strings.ToLower(k)
+		if k == "cookie" || k == "authorization" {
+			continue // credentials stay out of policy input
+		}
+		headers[k] = strings.Join(vs, ", ")
+	}
+	return map[string]any{
+		"method":    r.Method,
+		"scheme":    r.Scheme,
+		"host":      r.Host,
+		"path":      r.Path,
+		"query":     query,
+		"headers":   headers,
+		"client_ip": r.ClientIP,
+	}
+}

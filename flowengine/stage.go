@@ -1,0 +1,249 @@
+package flowengine
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+)
+
+// Stage is one step of a flow. Implementations live in flowengine/stages, one file
+// per type; adding a type needs no change here.
+type Stage interface {
+	// Challenge returns what the user must answer now, or nil when the stage needs
+	// no input; then Submit runs at once with an empty answer. Calling it twice for
+	// the same execution must describe the same challenge (keep generated secrets in
+	// StageContext.State).
+	Challenge(ctx context.Context, sc *StageContext) (*Challenge, error)
+	// Submit handles an answer whose keys and types the executor has checked
+	// against the challenge's fields. An error aborts the request and changes nothing.
+	Submit(ctx context.Context, sc *StageContext, answer Answer) (Outcome, error)
+}
+
+// StageFactory decodes and checks a stage's config and returns the ready stage.
+// It runs when configuration loads, so a bad config fails the load.
+type StageFactory func(def StageDef) (Stage, error)
+
+// Field types a challenge can ask for.
+const (
+	FieldText        = "text"
+	FieldUsername    = "username"
+	FieldEmail       = "email"
+	FieldPassword    = "password"
+	FieldNewPassword = "new_password"
+	FieldCode        = "code"
+	FieldCheckbox    = "checkbox"
+	FieldChoice      = "choice"
+	FieldHidden      = "hidden"
+	FieldTextArea    = "text_area"
+)
+
+// Challenge is what a stage asks of the user.
+type Challenge struct {
+	Fields   []Field
+	Messages []string
+	Data     map[string]any
+}
+
+// Field is one input of a challenge.
+type Field struct {
+	Key      string   `json:"key"`
+	Type     string   `json:"type"`
+	Label    string   `json:"label"`
+	Required bool     `json:"required"`
+	Choices  []Choice `json:"choices,omitempty"`
+	// Autocomplete is the HTML autocomplete token (username, current-password,
+	// new-password, one-time-code) so password managers work.
+	Autocomplete string `json:"autocomplete,omitempty"`
+	Placeholder  string `json:"placeholder,omitempty"`
+	// Value pre-fills the field.
+	Value string `json:"value,omitempty"`
+}
+
+// Choice is one option of a choice field.
+type Choice struct {
+	Value string `json:"value"`
+	Label string `json:"label"`
+}
+
+// Answer is a checked response: every key is a field of the challenge, every value a
+// string (checkboxes: "true" or "false").
+type Answer map[string]string
+
+// Bool reads a checkbox answer.
+func (a Answer) Bool(key string) bool {
+	switch strings.ToLower(a[key]) {
+	case "true", "on", "1", "yes":
+		return true
+	}
+	return false
+}
+
+// OutcomeKind says how a stage ended its turn.
+type OutcomeKind int
+
+// Outcome kinds.
+const (
+	// OutcomeContinue: the stage is done; go on with the plan.
+	OutcomeContinue OutcomeKind = iota
+	// OutcomeInvalid: the answer was wrong; the binding's invalid_response_action decides.
+	OutcomeInvalid
+	// OutcomeDeny: end the flow with a denial message.
+	OutcomeDeny
+	// OutcomeCancel: discard the execution and start the flow over with a message.
+	OutcomeCancel
+)
+
+// Outcome is a stage's verdict on an answer.
+type Outcome struct {
+	Kind     OutcomeKind
+	Errors   map[string][]string
+	Messages []string
+}
+
+// Continue ends a stage successfully.
+func Continue() Outcome { return Outcome{Kind: OutcomeContinue} }
+
+// Invalid rejects an answer with field errors and messages.
+func Invalid(errors map[string][]string, messages ...string) Outcome {
+	return Outcome{Kind: OutcomeInvalid, Errors: errors, Messages: messages}
+}
+
+// Deny ends the flow with a message.
+func Deny(message string) Outcome { return Outcome{Kind: OutcomeDeny, Messages: []string{message}} }
+
+// Cancel starts the flow over with a message.
+func Cancel(message string) Outcome { return Outcome{Kind: OutcomeCancel, Messages: []string{message}} }
+
+// Plan context keys shared by stages and policies.
+const (
+	CtxPendingUser           = "pending_user" // user ID
+	CtxPromptData            = "prompt_data"  // map[string]any
+	CtxPendingUserIdentifier = "pending_user_identifier"
+	CtxRedirect              = "redirect"
+	CtxNext                  = "next"
+	CtxAuthMethods           = "auth_methods" // []string
+	CtxIsRestored            = "is_restored"
+	CtxFlowPlan              = "flow_plan"
+)
+
+// StageContext is what a stage sees while it runs: the plan context, the request,
+// the store and the services, plus the side effects it may ask for.
+type StageContext struct {
+	Flow      *Flow
+	StageName string
+	StageType string
+	Request   *Request
+	// Context is the plan context; it is saved with the execution, so values must
+	// survive a JSON round trip.
+	Context map[string]any
+	// State is this stage's private scratch space within the execution.
+	State    map[string]any
+	Store    Store
+	Clock    Clock
+	Services Services
+
+	exec *execution
+}
+
+// Services are optional collaborators some stages need; nil means absent.
+type Services struct {
+	Mailer    Mailer
+	Regulator Regulator
+	// BaseURL builds absolute links to a flow (email stage).
+	BaseURL string
+}
+
+// PendingUser loads the user the flow acts on, or nil if none is chosen yet.
+func (sc *StageContext) PendingUser(ctx context.Context) (*User, error) {
+	id, _ := sc.Context[CtxPendingUser].(string)
+	if id == "" {
+		return nil, nil
+	}
+	u, err := sc.Store.GetUser(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("loading pending user: %w", err)
+	}
+	return u, nil
+}
+
+// SetPendingUser chooses the user the flow acts on (nil clears it).
+func (sc *StageContext) SetPendingUser(u *User) {
+	if u == nil {
+		delete(sc.Context, CtxPendingUser)
+		return
+	}
+	sc.Context[CtxPendingUser] = u.ID
+}
+
+// AddAuthMethod records how the user proved who they are (password, totp, …).
+func (sc *StageContext) AddAuthMethod(method string) {
+	methods := StringList(sc.Context[CtxAuthMethods])
+	for _, m := range methods {
+		if m == method {
+			return
+		}
+	}
+	sc.Context[CtxAuthMethods] = append(methods, method)
+}
+
+// AuthMethods lists the methods recorded so far.
+func (sc *StageContext) AuthMethods() []string { return StringList(sc.Context[CtxAuthMethods]) }
+
+// StartSession asks the gateway to issue a cookie for a session the stage stored.
+func (sc *StageContext) StartSession(s *Session) { sc.exec.newSession = s }
+
+// EndSession asks the gateway to clear the session cookie; the stage has deleted
+// the record.
+func (sc *StageContext) EndSession() { sc.exec.endSession = true }
+
+// StringList reads a []string that may have passed through JSON as []any.
+func StringList(v any) []string {
+	switch l := v.(type) {
+	case []string:
+		return l
+	case []any:
+		out := make([]string, 0, len(l))
+		for _, x := range l {
+			if s, ok := x.(string); ok {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	return nil
+}
+
+// DecodeConfig decodes a stage config map into dst strictly: an unknown key or a
+// wrong type is an error naming the key.
+func DecodeConfig(config map[string]any, dst any) error {
+	if len(config) == 0 {
+		return nil
+	}
+	raw, err := json.Marshal(config)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		msg := strings.TrimPrefix(err.Error(), "json: ")
+		var te *json.UnmarshalTypeError
+		if ok := asTypeError(err, &te); ok {
+			msg = fmt.Sprintf("config key %q: want %s, got %s", te.Field, te.Type, te.Value)
+		} else if strings.HasPrefix(msg, "unknown field ") {
+			msg = "unknown config key " + strings.TrimPrefix(msg, "unknown field ")
+		}
+		return fmt.Errorf("%s", msg)
+	}
+	return nil
+}
+
+func asTypeError(err error, te **json.UnmarshalTypeError) bool {
+	t, ok := err.(*json.UnmarshalTypeError)
+	if ok {
+		*te = t
+	}
+	return ok
+}

@@ -1,0 +1,119 @@
+package stages
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/flowgate/flowgate/flowengine"
+)
+
+func init() { register("password", newPassword) }
+
+// PasswordConfig configures the password stage.
+type PasswordConfig struct {
+	// FailedAttemptsBeforeCancel ends the flow after this many wrong passwords
+	// (default 5); the user starts over.
+	FailedAttemptsBeforeCancel *int `json:"failed_attempts_before_cancel"`
+	// Backends is accepted for authentik exports; flowgate checks its own store.
+	Backends []string `json:"backends"`
+	// AllowShowPassword shows a toggle to reveal the password (default false).
+	AllowShowPassword bool `json:"allow_show_password"`
+	// ConfigureFlow is accepted for authentik exports and has no effect.
+	ConfigureFlow string `json:"configure_flow"`
+}
+
+type password struct {
+	maxFailures int
+	cfg         PasswordConfig
+}
+
+const stateFailures = "failures"
+
+func newPassword(def flowengine.StageDef) (flowengine.Stage, error) {
+	s := &password{maxFailures: 5}
+	if err := flowengine.DecodeConfig(def.Config, &s.cfg); err != nil {
+		return nil, err
+	}
+	if n := s.cfg.FailedAttemptsBeforeCancel; n != nil {
+		if *n < 1 {
+			return nil, fmt.Errorf("failed_attempts_before_cancel must be at least 1")
+		}
+		s.maxFailures = *n
+	}
+	return s, nil
+}
+
+func (s *password) Challenge(ctx context.Context, sc *flowengine.StageContext) (*flowengine.Challenge, error) {
+	return &flowengine.Challenge{
+		Fields: []flowengine.Field{{
+			Key: "password", Type: flowengine.FieldPassword, Label: "Password", Required: true,
+			Autocomplete: "current-password",
+		}},
+		Data: map[string]any{"allow_show_password": s.cfg.AllowShowPassword},
+	}, nil
+}
+
+func (s *password) Submit(ctx context.Context, sc *flowengine.StageContext, a flowengine.Answer) (flowengine.Outcome, error) {
+	user, err := sc.PendingUser(ctx)
+	if err != nil && !errors.Is(err, flowengine.ErrNotFound) {
+		return flowengine.Outcome{}, err
+	}
+	identifier, _ := sc.Context[flowengine.CtxPendingUserIdentifier].(string)
+	if identifier == "" && user != nil {
+		identifier = user.Username
+	}
+	if reg := sc.Services.Regulator; reg != nil {
+		locked, err := reg.Locked(ctx, identifier, sc.Request.ClientIP)
+		if err != nil {
+			return flowengine.Outcome{}, fmt.Errorf("checking login throttle: %w", err)
+		}
+		if locked {
+			// Same message for known and unknown users, and the right password is refused too.
+			return flowengine.Invalid(nil, "Too many failed attempts. Try again later."), nil
+		}
+	}
+	ok := false
+	if user != nil && user.IsActive && user.PasswordHash != "" {
+		ok, err = flowengine.VerifyPassword(user.PasswordHash, a["password"])
+		if err != nil {
+			// A hash we cannot read must not lock out silently nor let anyone in.
+			ok = false
+		}
+	} else {
+		// Compare against a dummy hash so unknown users take as long as known ones.
+		flowengine.DummyVerify(a["password"])
+	}
+	if ok {
+		if reg := sc.Services.Regulator; reg != nil {
+			if err := reg.Succeeded(ctx, identifier); err != nil {
+				return flowengine.Outcome{}, fmt.Errorf("clearing login throttle: %w", err)
+			}
+		}
+		delete(sc.State, stateFailures)
+		sc.AddAuthMethod("password")
+		return flowengine.Continue(), nil
+	}
+	if reg := sc.Services.Regulator; reg != nil {
+		if err := reg.Failed(ctx, identifier, sc.Request.ClientIP); err != nil {
+			return flowengine.Outcome{}, fmt.Errorf("recording failed login: %w", err)
+		}
+	}
+	failures := intState(sc.State[stateFailures]) + 1
+	sc.State[stateFailures] = failures
+	if failures >= s.maxFailures {
+		return flowengine.Cancel("Too many failed attempts. Start again."), nil
+	}
+	return flowengine.Invalid(map[string][]string{"password": {"Invalid password."}}), nil
+}
+
+// intState reads a counter that may have passed through JSON as float64.
+func intState(v any) int {
+	switch n := v.(type) {
+	case int:
+		return n
+	case float64:
+		return int(n)
+	}
+	return 0
+}

@@ -1,0 +1,114 @@
+package stages
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/flowgate/flowgate/flowengine"
+)
+
+func init() { register("user_login", newUserLogin) }
+
+// UserLoginConfig configures the user_login stage.
+type UserLoginConfig struct {
+	// SessionDuration is how long the session lasts, as 24h or hours=24
+	// (default 24h). Zero ("seconds=0") means until the browser closes, with a
+	// server-side limit of 24h.
+	SessionDuration string `json:"session_duration"`
+	// RememberMeOffset, when set, offers "Stay signed in", which extends the
+	// session by this much and makes the cookie outlive the browser.
+	RememberMeOffset string `json:"remember_me_offset"`
+	// TerminateOtherSessions ends the user's other sessions at login (default false).
+	TerminateOtherSessions bool `json:"terminate_other_sessions"`
+	// GeoIPBinding and NetworkBinding are accepted for authentik exports.
+	GeoIPBinding   string `json:"geoip_binding"`
+	NetworkBinding string `json:"network_binding"`
+}
+
+type userLogin struct {
+	cfg        UserLoginConfig
+	duration   time.Duration
+	persistent bool
+	remember   time.Duration
+}
+
+// browserSessionLimit bounds a session whose cookie lasts until the browser closes.
+const browserSessionLimit = 24 * time.Hour
+
+func newUserLogin(def flowengine.StageDef) (flowengine.Stage, error) {
+	s := &userLogin{duration: 24 * time.Hour, persistent: true}
+	if err := flowengine.DecodeConfig(def.Config, &s.cfg); err != nil {
+		return nil, err
+	}
+	if s.cfg.SessionDuration != "" {
+		d, err := flowengine.ParseDuration(s.cfg.SessionDuration)
+		if err != nil {
+			return nil, fmt.Errorf("session_duration: %w", err)
+		}
+		s.duration, s.persistent = d, d > 0
+		if d == 0 {
+			s.duration = browserSessionLimit
+		}
+	}
+	if s.cfg.RememberMeOffset != "" {
+		d, err := flowengine.ParseDuration(s.cfg.RememberMeOffset)
+		if err != nil {
+			return nil, fmt.Errorf("remember_me_offset: %w", err)
+		}
+		s.remember = d
+	}
+	return s, nil
+}
+
+func (s *userLogin) Challenge(ctx context.Context, sc *flowengine.StageContext) (*flowengine.Challenge, error) {
+	if s.remember <= 0 {
+		return nil, nil
+	}
+	return &flowengine.Challenge{Fields: []flowengine.Field{{
+		Key: "remember_me", Type: flowengine.FieldCheckbox, Label: "Stay signed in",
+	}}}, nil
+}
+
+func (s *userLogin) Submit(ctx context.Context, sc *flowengine.StageContext, a flowengine.Answer) (flowengine.Outcome, error) {
+	user, err := sc.PendingUser(ctx)
+	if err != nil || user == nil {
+		return flowengine.Deny("Failed to authenticate."), nil
+	}
+	if !user.IsActive {
+		return flowengine.Deny("This account is inactive."), nil
+	}
+	now := sc.Clock.Now()
+	duration, persistent := s.duration, s.persistent
+	if s.remember > 0 && a.Bool("remember_me") {
+		duration, persistent = duration+s.remember, true
+	}
+	// A fresh random ID at every login: a session ID planted before login is useless.
+	sess := &flowengine.Session{
+		ID:          flowengine.NewID(),
+		UserID:      user.ID,
+		CreatedAt:   now,
+		LastSeen:    now,
+		ExpiresAt:   now.Add(duration),
+		ClientIP:    sc.Request.ClientIP,
+		UserAgent:   sc.Request.UserAgent(),
+		AuthMethods: sc.AuthMethods(),
+		Persistent:  persistent,
+	}
+	if err := sc.Store.CreateSession(ctx, sess); err != nil {
+		return flowengine.Outcome{}, fmt.Errorf("creating session: %w", err)
+	}
+	if old := sc.Request.Session; old != nil && old.UserID == user.ID {
+		// The new session replaces the one the user came with.
+		if err := sc.Store.DeleteSession(ctx, old.ID); err != nil {
+			return flowengine.Outcome{}, fmt.Errorf("replacing session: %w", err)
+		}
+	}
+	if s.cfg.TerminateOtherSessions {
+		if err := sc.Store.DeleteUserSessions(ctx, user.ID, sess.ID); err != nil {
+			return flowengine.Outcome{}, fmt.Errorf("ending other sessions: %w", err)
+		}
+	}
+	sc.StartSession(sess)
+	return flowengine.Continue(), nil
+}

@@ -1,0 +1,98 @@
+package flowengine
+
+import (
+	"context"
+	"time"
+)
+
+// Store is everything flowgate persists. Backends: flowengine/store/bolt (embedded
+// default), flowengine/store/redis (several replicas) and flowengine/store/memory;
+// flowengine/store/storetest holds the conformance suite they all pass.
+type Store interface {
+	UserStore
+	SessionStore
+	ExecutionStore
+	ConfigStore
+	CounterStore
+	Close() error
+}
+
+// UserStore keeps accounts. Usernames and emails are unique case-insensitively.
+type UserStore interface {
+	// CreateUser stores a new user; ErrConflict if the username or email is taken.
+	CreateUser(ctx context.Context, u *User) error
+	// UpdateUser replaces a user by ID; ErrConflict if the new username or email is taken.
+	UpdateUser(ctx context.Context, u *User) error
+	GetUser(ctx context.Context, id string) (*User, error)
+	// GetUserByUsername and GetUserByEmail match case-insensitively.
+	GetUserByUsername(ctx context.Context, username string) (*User, error)
+	GetUserByEmail(ctx context.Context, email string) (*User, error)
+	// ListUsers returns every user ordered by username.
+	ListUsers(ctx context.Context) ([]*User, error)
+	// DeleteUser removes the user and every session of theirs.
+	DeleteUser(ctx context.Context, id string) error
+}
+
+// SessionStore keeps login sessions. An expired session is not found.
+type SessionStore interface {
+	CreateSession(ctx context.Context, s *Session) error
+	// GetSession must not write: it runs on every proxied request.
+	GetSession(ctx context.Context, id string) (*Session, error)
+	// TouchSession records activity and moves the expiry (sliding sessions).
+	TouchSession(ctx context.Context, id string, lastSeen, expiresAt time.Time) error
+	DeleteSession(ctx context.Context, id string) error
+	// DeleteUserSessions revokes every session of a user, except the IDs in keep.
+	DeleteUserSessions(ctx context.Context, userID string, keep ...string) error
+	// ListUserSessions returns the user's live sessions, oldest first.
+	ListUserSessions(ctx context.Context, userID string) ([]*Session, error)
+}
+
+// ExecutionStore keeps in-progress flow executions as opaque bytes with a TTL, so
+// any process sharing the store can continue one.
+type ExecutionStore interface {
+	PutExecution(ctx context.Context, id string, data []byte, ttl time.Duration) error
+	GetExecution(ctx context.Context, id string) ([]byte, error)
+	DeleteExecution(ctx context.Context, id string) error
+}
+
+// ConfigStore keeps flows, stages and policies.
+type ConfigStore interface {
+	// LoadConfig returns the stored configuration (empty if none was saved).
+	LoadConfig(ctx context.Context) (*Config, error)
+	// ApplyConfig replaces the configuration and upserts users (by username) in one
+	// atomic step: on error nothing was changed.
+	ApplyConfig(ctx context.Context, cfg *Config, users []*User) error
+}
+
+// CounterStore keeps expiring counters (brute-force regulation).
+type CounterStore interface {
+	// IncrCounter adds one to key and returns the new count. A counter that did not
+	// exist, or had expired, starts at one and expires window from now.
+	IncrCounter(ctx context.Context, key string, window time.Duration) (int64, error)
+	// GetCounter returns the current count (0 if absent or expired).
+	GetCounter(ctx context.Context, key string) (int64, error)
+	DeleteCounter(ctx context.Context, key string) error
+}
+
+// Mailer sends mail for the email stage.
+type Mailer interface {
+	Send(ctx context.Context, m Mail) error
+}
+
+// Mail is one message.
+type Mail struct {
+	To      string
+	Subject string
+	Text    string
+	HTML    string
+}
+
+// Regulator refuses attempts for usernames or client IPs that failed too often.
+type Regulator interface {
+	// Locked reports whether an attempt for this username from this IP must be refused.
+	Locked(ctx context.Context, username, clientIP string) (bool, error)
+	// Failed records a failed attempt.
+	Failed(ctx context.Context, username, clientIP string) error
+	// Succeeded clears the username's failures.
+	Succeeded(ctx context.Context, username string) error
+}

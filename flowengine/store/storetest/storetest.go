@@ -1,0 +1,380 @@
+// Package storetest is the conformance suite every flowengine.Store backend passes.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/flowgate/flowgate/flowengine"
+)
+
+// Factory returns a new, empty store that uses clock for expiry.
+type Factory func(t *testing.T, clock *flowengine.ManualClock) flowengine.Store
+
+// Run runs the whole suite against stores made by newStore.
+func Run(t *testing.T, newStore Factory) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s flowengine.Store, clock *flowengine.ManualClock)
+	}{
+		{"Users", testUsers},
+		{"UserUniqueness", testUserUniqueness},
+		{"ConcurrentCreate", testConcurrentCreate},
+		{"Sessions", testSessions},
+		{"SessionExpiry", testSessionExpiry},
+		{"RevokeAll", testRevokeAll},
+		{"DeleteUserRevokes", testDeleteUserRevokes},
+		{"Executions", testExecutions},
+		{"Config", testConfig},
+		{"ConfigAtomic", testConfigAtomic},
+		{"Counters", testCounters},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			clock := flowengine.NewManualClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+			s := newStore(t, clock)
+			t.Cleanup(func() { s.Close() })
+			tc.fn(t, s, clock)
+		})
+	}
+}
+
+func user(name, email string) *flowengine.User {
+	return &flowengine.User{
+		ID: flowengine.NewID(), Username: name, Email: email, Name: "N " + name, IsActive: true,
+		Groups: []string{"staff"}, Attributes: map[string]any{"team": "docs"},
+		CreatedAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func testUsers(t *testing.T, s flowengine.Store, _ *flowengine.ManualClock) {
+	ctx := context.Background()
+	alice := user("Alice", "Alice@Example.com")
+	must(t, s.CreateUser(ctx, alice))
+	for _, lookup := range []func() (*flowengine.User, error){
+		func() (*flowengine.User, error) { return s.GetUser(ctx, alice.ID) },
+		func() (*flowengine.User, error) { return s.GetUserByUsername(ctx, "alice") },
+		func() (*flowengine.User, error) { return s.GetUserByUsername(ctx, "ALICE") },
+		func() (*flowengine.User, error) { return s.GetUserByEmail(ctx, "alice@example.COM") },
+	} {
+		got, err := lookup()
+		must(t, err)
+		if got.ID != alice.ID || got.Username != "Alice" || got.Name != "N Alice" || !got.IsActive ||
+			len(got.Groups) != 1 || got.Attributes["team"] != "docs" {
+			t.Fatalf("lookup returned %+v", got)
+		}
+	}
+	if _, err := s.GetUserByUsername(ctx, "bob"); !errors.Is(err, flowengine.ErrNotFound) {
+		t.Fatalf("unknown username: %v, want ErrNotFound", err)
+	}
+	if _, err := s.GetUserByEmail(ctx, ""); !errors.Is(err, flowengine.ErrNotFound) {
+		t.Fatalf("empty email: %v, want ErrNotFound", err)
+	}
+	// Renaming frees the old name and email.
+	alice.Username, alice.Email = "alice2", "a2@example.com"
+	must(t, s.UpdateUser(ctx, alice))
+	if _, err := s.GetUserByUsername(ctx, "alice"); !errors.Is(err, flowengine.ErrNotFound) {
+		t.Fatalf("old username still resolves: %v", err)
+	}
+	if _, err := s.GetUserByEmail(ctx, "alice@example.com"); !errors.Is(err, flowengine.ErrNotFound) {
+		t.Fatalf("old email still resolves: %v", err)
+	}
+	must(t, s.CreateUser(ctx, user("alice", "alice@example.com")))
+	must(t, s.CreateUser(ctx, user("bob", "")))
+	list, err := s.ListUsers(ctx)
+	must(t, err)
+	if len(list) != 3 || list[0].Username != "alice" || list[1].Username != "alice2" || list[2].Username != "bob" {
+		t.Fatalf("ListUsers order: %v", names(list))
+	}
+	if err := s.UpdateUser(ctx, user("ghost", "")); !errors.Is(err, flowengine.ErrNotFound) {
+		t.Fatalf("update of unknown user: %v", err)
+	}
+	must(t, s.DeleteUser(ctx, alice.ID))
+	if _, err := s.GetUser(ctx, alice.ID); !errors.Is(err, flowengine.ErrNotFound) {
+		t.Fatalf("deleted user still there: %v", err)
+	}
+	if _, err := s.GetUserByUsername(ctx, "alice2"); !errors.Is(err, flowengine.ErrNotFound) {
+		t.Fatalf("deleted user's name still resolves: %v", err)
+	}
+}
+
+func names(l []*flowengine.User) []string {
+	var out []string
+	for _, u := range l {
+		out = append(out, u.Username)
+	}
+	return out
+}
+
+func testUserUniqueness(t *testing.T, s flowengine.Store, _ *flowengine.ManualClock) {
+	ctx := context.Background()
+	must(t, s.CreateUser(ctx, user("carol", "carol@example.com")))
+	if err := s.CreateUser(ctx, user("CAROL", "other@example.com")); !errors.Is(err, flowengine.ErrConflict) {
+		t.Fatalf("duplicate username (other case): %v, want ErrConflict", err)
+	}
+	if err := s.CreateUser(ctx, user("dave", "Carol@Example.com")); !errors.Is(err, flowengine.ErrConflict) {
+		t.Fatalf("duplicate email (other case): %v, want ErrConflict", err)
+	}
+	dave := user("dave", "dave@example.com")
+	must(t, s.CreateUser(ctx, dave))
+	dave.Username = "Carol"
+	if err := s.UpdateUser(ctx, dave); !errors.Is(err, flowengine.ErrConflict) {
+		t.Fatalf("rename onto taken username: %v, want ErrConflict", err)
+	}
+	got, err := s.GetUserByUsername(ctx, "dave")
+	must(t, err)
+	if got.ID != dave.ID {
+		t.Fatal("failed rename changed the user")
+	}
+}
+
+func testConcurrentCreate(t *testing.T, s flowengine.Store, _ *flowengine.ManualClock) {
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make([]error, 8)
+	for i := range errs {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			errs[i] = s.CreateUser(ctx, user("race", fmt.Sprintf("r%d@example.com", i)))
+		}(i)
+	}
+	wg.Wait()
+	ok := 0
+	for _, err := range errs {
+		if err == nil {
+			ok++
+		} else if !errors.Is(err, flowengine.ErrConflict) {
+			t.Fatalf("unexpected error: %v", err)
+		}
+	}
+	if ok != 1 {
+		t.Fatalf("%d concurrent creates of one username succeeded, want 1", ok)
+	}
+}
+
+func session(userID string, now time.Time, ttl time.Duration) *flowengine.Session {
+	return &flowengine.Session{
+		ID: flowengine.NewID(), UserID: userID, CreatedAt: now, LastSeen: now, ExpiresAt: now.Add(ttl),
+		ClientIP: "192.0.2.1", UserAgent: "test", AuthMethods: []string{"password"},
+	}
+}
+
+func testSessions(t *testing.T, s flowengine.Store, clock *flowengine.ManualClock) {
+	ctx := context.Background()
+	now := clock.Now()
+	a := session("u1", now, time.Hour)
+	must(t, s.CreateSession(ctx, a))
+	got, err := s.GetSession(ctx, a.ID)
+	must(t, err)
+	if got.UserID != "u1" || got.ClientIP != "192.0.2.1" || len(got.AuthMethods) != 1 || !got.ExpiresAt.Equal(a.ExpiresAt) {
+		t.Fatalf("GetSession returned %+v", got)
+	}
+	if err := s.CreateSession(ctx, a); !errors.Is(err, flowengine.ErrConflict) {
+		t.Fatalf("session id reuse: %v, want ErrConflict", err)
+	}
+	later := now.Add(30 * time.Minute)
+	must(t, s.TouchSession(ctx, a.ID, later, later.Add(time.Hour)))
+	clock.Advance(59 * time.Minute)
+	got, err = s.GetSession(ctx, a.ID)
+	must(t, err)
+	if !got.LastSeen.Equal(later) {
+		t.Fatalf("touch not kept: last seen %v", got.LastSeen)
+	}
+	must(t, s.DeleteSession(ctx, a.ID))
+	if _, err := s.GetSession(ctx, a.ID); !errors.Is(err, flowengine.ErrNotFound) {
+		t.Fatalf("deleted session: %v, want ErrNotFound", err)
+	}
+	must(t, s.DeleteSession(ctx, a.ID)) // deleting twice is fine
+	if _, err := s.GetSession(ctx, "nope"); !errors.Is(err, flowengine.ErrNotFound) {
+		t.Fatalf("unknown session: %v", err)
+	}
+}
+
+func testSessionExpiry(t *testing.T, s flowengine.Store, clock *flowengine.ManualClock) {
+	ctx := context.Background()
+	a := session("u1", clock.Now(), time.Minute)
+	must(t, s.CreateSession(ctx, a))
+	clock.Advance(time.Minute)
+	if _, err := s.GetSession(ctx, a.ID); !errors.Is(err, flowengine.ErrNotFound) {
+		t.Fatalf("expired session: %v, want ErrNotFound", err)
+	}
+	if err := s.TouchSession(ctx, a.ID, clock.Now(), clock.Now().Add(time.Hour)); !errors.Is(err, flowengine.ErrNotFound) {
+		t.Fatalf("touching an expired session revived it: %v", err)
+	}
+	list, err := s.ListUserSessions(ctx, "u1")
+	must(t, err)
+	if len(list) != 0 {
+		t.Fatalf("expired session listed")
+	}
+}
+
+func testRevokeAll(t *testing.T, s flowengine.Store, clock *flowengine.ManualClock) {
+	ctx := context.Background()
+	var ids []string
+	for i := 0; i < 3; i++ {
+		sess := session("u1", clock.Now(), time.Hour)
+		must(t, s.CreateSession(ctx, sess))
+		ids = append(ids, sess.ID)
+		clock.Advance(time.Second)
+	}
+	other := session("u2", clock.Now(), time.Hour)
+	must(t, s.CreateSession(ctx, other))
+	list, err := s.ListUserSessions(ctx, "u1")
+	must(t, err)
+	if len(list) != 3 || list[0].ID != ids[0] || list[2].ID != ids[2] {
+		t.Fatalf("ListUserSessions: got %d sessions, want 3 oldest first", len(list))
+	}
+	must(t, s.DeleteUserSessions(ctx, "u1", ids[1]))
+	for i, id := range ids {
+		_, err := s.GetSession(ctx, id)
+		if i == 1 && err != nil {
+			t.Fatalf("kept session was revoked: %v", err)
+		}
+		if i != 1 && !errors.Is(err, flowengine.ErrNotFound) {
+			t.Fatalf("session %d survived revoke-all: %v", i, err)
+		}
+	}
+	if _, err := s.GetSession(ctx, other.ID); err != nil {
+		t.Fatalf("another user's session was revoked: %v", err)
+	}
+}
+
+func testDeleteUserRevokes(t *testing.T, s flowengine.Store, clock *flowengine.ManualClock) {
+	ctx := context.Background()
+	u := user("erin", "")
+	must(t, s.CreateUser(ctx, u))
+	sess := session(u.ID, clock.Now(), time.Hour)
+	must(t, s.CreateSession(ctx, sess))
+	must(t, s.DeleteUser(ctx, u.ID))
+	if _, err := s.GetSession(ctx, sess.ID); !errors.Is(err, flowengine.ErrNotFound) {
+		t.Fatalf("a deleted user's session still works: %v", err)
+	}
+}
+
+func testExecutions(t *testing.T, s flowengine.Store, clock *flowengine.ManualClock) {
+	ctx := context.Background()
+	must(t, s.PutExecution(ctx, "e1", []byte(`{"a":1}`), time.Minute))
+	must(t, s.PutExecution(ctx, "e2", []byte(`{"b":2}`), time.Hour))
+	got, err := s.GetExecution(ctx, "e1")
+	must(t, err)
+	if string(got) != `{"a":1}` {
+		t.Fatalf("execution data %q", got)
+	}
+	must(t, s.PutExecution(ctx, "e1", []byte(`{"a":2}`), time.Minute))
+	got, _ = s.GetExecution(ctx, "e1")
+	if string(got) != `{"a":2}` {
+		t.Fatalf("overwrite lost: %q", got)
+	}
+	clock.Advance(2 * time.Minute)
+	if _, err := s.GetExecution(ctx, "e1"); !errors.Is(err, flowengine.ErrNotFound) {
+		t.Fatalf("expired execution: %v, want ErrNotFound", err)
+	}
+	if got, err := s.GetExecution(ctx, "e2"); err != nil || string(got) != `{"b":2}` {
+		t.Fatalf("other execution disturbed: %q %v", got, err)
+	}
+	must(t, s.DeleteExecution(ctx, "e2"))
+	if _, err := s.GetExecution(ctx, "e2"); !errors.Is(err, flowengine.ErrNotFound) {
+		t.Fatalf("deleted execution: %v", err)
+	}
+}
+
+func sampleConfig() *flowengine.Config {
+	return &flowengine.Config{
+		Policies: []flowengine.Policy{{Name: "p", Rego: "package p\nallow := true"}},
+		Stages:   []flowengine.StageDef{{Name: "s", Type: "dummy", Config: map[string]any{"throw_error": false}}},
+		Flows: []flowengine.Flow{{Slug: "f", Name: "F", Title: "T", Designation: flowengine.DesignationEnrollment,
+			Stages: []flowengine.StageBinding{{Stage: "s", Order: 10, ReEvaluatePolicies: true,
+				Policies: []flowengine.PolicyBinding{{Policy: "p", Enabled: true, Timeout: time.Second}}}}}},
+	}
+}
+
+func testConfig(t *testing.T, s flowengine.Store, _ *flowengine.ManualClock) {
+	ctx := context.Background()
+	empty, err := s.LoadConfig(ctx)
+	must(t, err)
+	if len(empty.Flows)+len(empty.Stages)+len(empty.Policies) != 0 {
+		t.Fatal("new store has config")
+	}
+	seed := user("seed", "seed@example.com")
+	seed.PasswordHash = "$2a$04$hash"
+	must(t, s.ApplyConfig(ctx, sampleConfig(), []*flowengine.User{seed}))
+	cfg, err := s.LoadConfig(ctx)
+	must(t, err)
+	if len(cfg.Flows) != 1 || cfg.Flows[0].Stages[0].Policies[0].Timeout != time.Second ||
+		cfg.Stages[0].Config["throw_error"] != false || cfg.Policies[0].Rego == "" {
+		t.Fatalf("config not kept: %+v", cfg)
+	}
+	u, err := s.GetUserByUsername(ctx, "seed")
+	must(t, err)
+	// Applying again with the seed changed and no hash keeps the ID and the hash.
+	again := user("SEED", "new@example.com")
+	must(t, s.ApplyConfig(ctx, sampleConfig(), []*flowengine.User{again}))
+	u2, err := s.GetUserByUsername(ctx, "seed")
+	must(t, err)
+	if u2.ID != u.ID || u2.PasswordHash != "$2a$04$hash" || u2.Email != "new@example.com" {
+		t.Fatalf("seed upsert: %+v", u2)
+	}
+	list, _ := s.ListUsers(ctx)
+	if len(list) != 1 {
+		t.Fatalf("seed applied twice created %d users", len(list))
+	}
+}
+
+func testConfigAtomic(t *testing.T, s flowengine.Store, _ *flowengine.ManualClock) {
+	ctx := context.Background()
+	must(t, s.CreateUser(ctx, user("taken", "taken@example.com")))
+	bad := []*flowengine.User{user("fresh", "fresh@example.com"), user("other", "taken@example.com")}
+	if err := s.ApplyConfig(ctx, sampleConfig(), bad); !errors.Is(err, flowengine.ErrConflict) {
+		t.Fatalf("conflicting seed users: %v, want ErrConflict", err)
+	}
+	cfg, err := s.LoadConfig(ctx)
+	must(t, err)
+	if len(cfg.Flows) != 0 {
+		t.Fatal("config applied although the users failed")
+	}
+	if _, err := s.GetUserByUsername(ctx, "fresh"); !errors.Is(err, flowengine.ErrNotFound) {
+		t.Fatal("half of a failed apply was kept")
+	}
+}
+
+func testCounters(t *testing.T, s flowengine.Store, clock *flowengine.ManualClock) {
+	ctx := context.Background()
+	for want := int64(1); want <= 3; want++ {
+		n, err := s.IncrCounter(ctx, "login:alice", 10*time.Minute)
+		must(t, err)
+		if n != want {
+			t.Fatalf("IncrCounter = %d, want %d", n, want)
+		}
+	}
+	clock.Advance(5 * time.Minute)
+	n, _ := s.IncrCounter(ctx, "login:alice", 10*time.Minute)
+	if n != 4 {
+		t.Fatalf("counter within window = %d, want 4 (window must not slide)", n)
+	}
+	if n, _ := s.GetCounter(ctx, "login:alice"); n != 4 {
+		t.Fatalf("GetCounter = %d", n)
+	}
+	clock.Advance(5 * time.Minute)
+	if n, _ := s.GetCounter(ctx, "login:alice"); n != 0 {
+		t.Fatalf("expired counter = %d, want 0", n)
+	}
+	if n, _ := s.IncrCounter(ctx, "login:alice", time.Minute); n != 1 {
+		t.Fatalf("counter after expiry restarts at %d, want 1", n)
+	}
+	must(t, s.DeleteCounter(ctx, "login:alice"))
+	if n, _ := s.GetCounter(ctx, "login:alice"); n != 0 {
+		t.Fatalf("deleted counter = %d", n)
+	}
+}

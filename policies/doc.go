@@ -1,0 +1,2 @@
+// Package policies compiles and evaluates flowgate's Rego policies with OPA.
+package policies

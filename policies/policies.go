@@ -1,0 +1,147 @@
+package policies
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
+)
+
+// ErrUnknownPolicy is returned when evaluating a name that was not compiled.
+var ErrUnknownPolicy = errors.New("unknown policy")
+
+// Set is a compiled group of policies, one Rego module each. Each policy is
+// compiled on its own, so two policies may declare the same package.
+type Set struct {
+	prepared map[string]*policy
+}
+
+type policy struct {
+	allow    rego.PreparedEvalQuery
+	messages rego.PreparedEvalQuery
+}
+
+// CompileError locates a Rego error: the policy and the line within its module.
+type CompileError struct {
+	Policy string
+	Line   int // 1-based line within the Rego source; 0 if unknown
+	Msg    string
+}
+
+func (e *CompileError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("policy %s: rego line %d: %s", e.Policy, e.Line, e.Msg)
+	}
+	return fmt.Sprintf("policy %s: %s", e.Policy, e.Msg)
+}
+
+// Compile parses and prepares every module (name → Rego source). All errors are
+// reported, each a *CompileError.
+func Compile(modules map[string]string) (*Set, error) {
+	s := &Set{prepared: make(map[string]*policy, len(modules))}
+	names := make([]string, 0, len(modules))
+	for n := range modules {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var errs []error
+	for _, name := range names {
+		p, err := compileOne(name, modules[name])
+		if err != nil {
+			errs = append(errs, err...)
+			continue
+		}
+		s.prepared[name] = p
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return s, nil
+}
+
+func compileOne(name, src string) (*policy, []error) {
+	if strings.TrimSpace(src) == "" {
+		return nil, []error{&CompileError{Policy: name, Msg: "rego is empty"}}
+	}
+	mod, err := ast.ParseModuleWithOpts(name+".rego", src, ast.ParserOptions{RegoVersion: ast.RegoV1})
+	if err != nil {
+		return nil, regoErrors(name, err)
+	}
+	pkg := mod.Package.Path.String() // data.x.y
+	compiler := ast.NewCompiler()
+	compiler.Compile(map[string]*ast.Module{name: mod})
+	if compiler.Failed() {
+		return nil, regoErrors(name, compiler.Errors)
+	}
+	ctx := context.Background()
+	allow, err := rego.New(rego.Query(pkg+".allow"), rego.Compiler(compiler)).PrepareForEval(ctx)
+	if err != nil {
+		return nil, regoErrors(name, err)
+	}
+	msgs, err := rego.New(rego.Query(pkg+".messages"), rego.Compiler(compiler)).PrepareForEval(ctx)
+	if err != nil {
+		return nil, regoErrors(name, err)
+	}
+	return &policy{allow: allow, messages: msgs}, nil
+}
+
+func regoErrors(name string, err error) []error {
+	var list ast.Errors
+	if errors.As(err, &list) && len(list) > 0 {
+		out := make([]error, 0, len(list))
+		for _, e := range list {
+			ce := &CompileError{Policy: name, Msg: e.Message}
+			if e.Location != nil {
+				ce.Line = e.Location.Row
+			}
+			out = append(out, ce)
+		}
+		return out
+	}
+	return []error{&CompileError{Policy: name, Msg: err.Error()}}
+}
+
+// Evaluate decides one policy: allow is data.<package>.allow (undefined ⇒ false),
+// messages is data.<package>.messages (a set or array of strings). It honours
+// ctx's deadline.
+func (s *Set) Evaluate(ctx context.Context, name string, input map[string]any) (bool, []string, error) {
+	p, ok := s.prepared[name]
+	if !ok {
+		return false, nil, fmt.Errorf("policy %s: %w", name, ErrUnknownPolicy)
+	}
+	val, err := ast.InterfaceToValue(input)
+	if err != nil {
+		return false, nil, fmt.Errorf("policy %s: input: %w", name, err)
+	}
+	rs, err := p.allow.Eval(ctx, rego.EvalParsedInput(val))
+	if err != nil {
+		return false, nil, fmt.Errorf("policy %s: %w", name, err)
+	}
+	allow := false
+	if len(rs) > 0 && len(rs[0].Expressions) > 0 {
+		b, isBool := rs[0].Expressions[0].Value.(bool)
+		if !isBool {
+			return false, nil, fmt.Errorf("policy %s: allow is %T, not a boolean", name, rs[0].Expressions[0].Value)
+		}
+		allow = b
+	}
+	rs, err = p.messages.Eval(ctx, rego.EvalParsedInput(val))
+	if err != nil {
+		return false, nil, fmt.Errorf("policy %s: messages: %w", name, err)
+	}
+	var msgs []string
+	if len(rs) > 0 && len(rs[0].Expressions) > 0 {
+		list, _ := rs[0].Expressions[0].Value.([]any)
+		for _, m := range list {
+			if str, ok := m.(string); ok {
+				msgs = append(msgs, str)
+			}
+		}
+		sort.Strings(msgs)
+	}
+	return allow, msgs, nil
+}
