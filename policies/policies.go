@@ -20,9 +20,10 @@ type Set struct {
 	prepared map[string]*policy
 }
 
+// policy is one prepared query for the whole package document: one evaluation
+// yields both allow and messages.
 type policy struct {
-	allow    rego.PreparedEvalQuery
-	messages rego.PreparedEvalQuery
+	query rego.PreparedEvalQuery
 }
 
 // CompileError locates a Rego error: the policy and the line within its module.
@@ -78,15 +79,11 @@ func compileOne(name, src string) (*policy, []error) {
 		return nil, regoErrors(name, compiler.Errors)
 	}
 	ctx := context.Background()
-	allow, err := rego.New(rego.Query(pkg+".allow"), rego.Compiler(compiler)).PrepareForEval(ctx)
+	q, err := rego.New(rego.Query(pkg), rego.Compiler(compiler), rego.StrictBuiltinErrors(true)).PrepareForEval(ctx)
 	if err != nil {
 		return nil, regoErrors(name, err)
 	}
-	msgs, err := rego.New(rego.Query(pkg+".messages"), rego.Compiler(compiler)).PrepareForEval(ctx)
-	if err != nil {
-		return nil, regoErrors(name, err)
-	}
-	return &policy{allow: allow, messages: msgs}, nil
+	return &policy{query: q}, nil
 }
 
 func regoErrors(name string, err error) []error {
@@ -106,7 +103,9 @@ func regoErrors(name string, err error) []error {
 }
 
 // Evaluate decides one policy: allow is data.<package>.allow (undefined ⇒ false),
-// messages is data.<package>.messages (a set or array of strings). It honours
+// messages is data.<package>.messages (a set or array of strings). Built-in
+// errors are errors (strict mode), so a broken policy never reads as "undefined".
+// It honours
 // ctx's deadline.
 func (s *Set) Evaluate(ctx context.Context, name string, input map[string]any) (bool, []string, error) {
 	p, ok := s.prepared[name]
@@ -117,31 +116,39 @@ func (s *Set) Evaluate(ctx context.Context, name string, input map[string]any) (
 	if err != nil {
 		return false, nil, fmt.Errorf("policy %s: input: %w", name, err)
 	}
-	rs, err := p.allow.Eval(ctx, rego.EvalParsedInput(val))
+	rs, err := p.query.Eval(ctx, rego.EvalParsedInput(val))
 	if err != nil {
 		return false, nil, fmt.Errorf("policy %s: %w", name, err)
 	}
-	allow := false
+	var doc map[string]any
 	if len(rs) > 0 && len(rs[0].Expressions) > 0 {
-		b, isBool := rs[0].Expressions[0].Value.(bool)
+		doc, _ = rs[0].Expressions[0].Value.(map[string]any)
+	}
+	allow := false
+	if v, ok := doc["allow"]; ok {
+		b, isBool := v.(bool)
 		if !isBool {
-			return false, nil, fmt.Errorf("policy %s: allow is %T, not a boolean", name, rs[0].Expressions[0].Value)
+			return false, nil, fmt.Errorf("policy %s: allow is %T, not a boolean", name, v)
 		}
 		allow = b
 	}
-	rs, err = p.messages.Eval(ctx, rego.EvalParsedInput(val))
-	if err != nil {
-		return false, nil, fmt.Errorf("policy %s: messages: %w", name, err)
-	}
 	var msgs []string
-	if len(rs) > 0 && len(rs[0].Expressions) > 0 {
-		list, _ := rs[0].Expressions[0].Value.([]any)
-		for _, m := range list {
-			if str, ok := m.(string); ok {
-				msgs = append(msgs, str)
-			}
+	list, _ := doc["messages"].([]any)
+	for _, m := range list {
+		if str, ok := m.(string); ok {
+			msgs = append(msgs, str)
 		}
-		sort.Strings(msgs)
 	}
+	sort.Strings(msgs)
 	return allow, msgs, nil
 }
+
+// PolicyName, RegoLine and Message let other packages locate the error without
+// importing this one.
+func (e *CompileError) PolicyName() string { return e.Policy }
+
+// RegoLine is the 1-based line within the Rego source (0 if unknown).
+func (e *CompileError) RegoLine() int { return e.Line }
+
+// Message is the error without its location.
+func (e *CompileError) Message() string { return e.Msg }

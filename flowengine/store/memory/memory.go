@@ -25,6 +25,7 @@ type Store struct {
 	executions map[string]expiring
 	counters   map[string]counter
 	config     []byte
+	lastSweep  time.Time
 }
 
 type expiring struct {
@@ -275,9 +276,12 @@ func (s *Store) PutExecution(_ context.Context, id string, data []byte, ttl time
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.clock.Now()
-	for k, v := range s.executions { // sweep so abandoned flows do not pile up
-		if !now.Before(v.expires) {
-			delete(s.executions, k)
+	if now.Sub(s.lastSweep) > time.Minute { // so abandoned flows do not pile up
+		s.lastSweep = now
+		for k, v := range s.executions {
+			if !now.Before(v.expires) {
+				delete(s.executions, k)
+			}
 		}
 	}
 	s.executions[id] = expiring{data: append([]byte(nil), data...), expires: now.Add(ttl)}

@@ -1,0 +1,198 @@
+package blueprint
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"sort"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/flowgate/flowgate/flowengine"
+)
+
+// Format is a serialization of the blueprint document.
+type Format string
+
+// Formats.
+const (
+	YAML Format = "yaml"
+	JSON Format = "json"
+)
+
+// Export writes the flows with these slugs (all flows if none) with every stage and
+// policy they reference, so the file imports anywhere. Output is deterministic:
+// entries sorted by slug or name, keys in a fixed order, defaults omitted.
+func Export(cfg *flowengine.Config, format Format, slugs ...string) ([]byte, error) {
+	doc, err := document(cfg, slugs)
+	if err != nil {
+		return nil, err
+	}
+	return Encode(doc, format)
+}
+
+// Encode serializes a document.
+func Encode(doc *Document, format Format) ([]byte, error) {
+	switch format {
+	case JSON:
+		out, err := json.MarshalIndent(doc, "", "  ")
+		if err != nil {
+			return nil, err
+		}
+		return append(out, '\n'), nil
+	case YAML, "":
+		var buf bytes.Buffer
+		enc := yaml.NewEncoder(&buf)
+		enc.SetIndent(2)
+		if err := enc.Encode(doc); err != nil {
+			return nil, err
+		}
+		if err := enc.Close(); err != nil {
+			return nil, err
+		}
+		return buf.Bytes(), nil
+	}
+	return nil, fmt.Errorf("unknown format %q (want yaml or json)", format)
+}
+
+// Convert re-encodes a blueprint file in another format after checking its shape.
+func Convert(file string, data []byte, to Format) ([]byte, error) {
+	bp, err := Parse(file, data)
+	if err != nil {
+		return nil, err
+	}
+	doc, err := document(bp.Config, nil)
+	if err != nil {
+		return nil, err
+	}
+	doc.Users = userEntries(bp.Users)
+	return Encode(doc, to)
+}
+
+func document(cfg *flowengine.Config, slugs []string) (*Document, error) {
+	flows := map[string]flowengine.Flow{}
+	for _, f := range cfg.Flows {
+		flows[f.Slug] = f
+	}
+	if len(slugs) == 0 {
+		for s := range flows {
+			slugs = append(slugs, s)
+		}
+	}
+	sort.Strings(slugs)
+	stages := map[string]flowengine.StageDef{}
+	for _, s := range cfg.Stages {
+		stages[s.Name] = s
+	}
+	policies := map[string]flowengine.Policy{}
+	for _, p := range cfg.Policies {
+		policies[p.Name] = p
+	}
+	exportAll := len(slugs) == len(flows)
+	doc := &Document{Version: 1}
+	usedStages, usedPolicies := map[string]bool{}, map[string]bool{}
+	for _, slug := range slugs {
+		f, ok := flows[slug]
+		if !ok {
+			return nil, fmt.Errorf("exporting flow %q: %w", slug, flowengine.ErrNotFound)
+		}
+		doc.Flows = append(doc.Flows, flowEntry(f))
+		for _, b := range f.Policies {
+			usedPolicies[b.Policy] = b.Policy != ""
+		}
+		for _, sb := range f.Stages {
+			usedStages[sb.Stage] = true
+			for _, b := range sb.Policies {
+				usedPolicies[b.Policy] = b.Policy != ""
+			}
+		}
+	}
+	if len(slugs) == 1 {
+		doc.Metadata.Name = slugs[0]
+	}
+	for _, name := range sortedKeys(stages) {
+		if exportAll || usedStages[name] {
+			s := stages[name]
+			doc.Stages = append(doc.Stages, StageEntry{Name: s.Name, Type: s.Type, Config: s.Config})
+		}
+	}
+	for _, name := range sortedKeys(policies) {
+		if exportAll || usedPolicies[name] {
+			p := policies[name]
+			doc.Policies = append(doc.Policies, PolicyEntry{Name: p.Name, Rego: p.Rego})
+		}
+	}
+	return doc, nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func flowEntry(f flowengine.Flow) FlowEntry {
+	e := FlowEntry{
+		Slug: f.Slug, Name: f.Name, Title: f.Title, Designation: string(f.Designation), Order: f.Order,
+		DeniedAction:     omitDefault(string(f.DeniedAction), string(flowengine.DeniedMessageContinue)),
+		PolicyEngineMode: omitDefault(string(f.PolicyEngineMode), string(flowengine.ModeAny)),
+		Authentication:   omitDefault(string(f.Authentication), string(flowengine.AuthNone)),
+		Policies:         bindingEntries(f.Policies),
+	}
+	for _, sb := range f.Stages {
+		e.Stages = append(e.Stages, StageBindingEntry{
+			Stage: sb.Stage, Order: sb.Order,
+			EvaluateOnPlan:        boolIfNot(sb.EvaluateOnPlan, false),
+			ReEvaluatePolicies:    boolIfNot(sb.ReEvaluatePolicies, true),
+			PolicyEngineMode:      omitDefault(string(sb.PolicyEngineMode), string(flowengine.ModeAny)),
+			InvalidResponseAction: omitDefault(string(sb.InvalidResponseAction), string(flowengine.InvalidRetry)),
+			Policies:              bindingEntries(sb.Policies),
+		})
+	}
+	return e
+}
+
+func bindingEntries(in []flowengine.PolicyBinding) []BindingEntry {
+	var out []BindingEntry
+	for _, b := range in {
+		e := BindingEntry{
+			Policy: b.Policy, Group: b.Group, User: b.User, Order: b.Order,
+			Enabled:       boolIfNot(b.Enabled, true),
+			Negate:        boolIfNot(b.Negate, false),
+			FailureResult: boolIfNot(b.FailureResult, false),
+		}
+		if b.Timeout != 0 && b.Timeout != flowengine.DefaultPolicyTimeout {
+			e.Timeout = b.Timeout.String()
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+func userEntries(users []*flowengine.User) []UserEntry {
+	var out []UserEntry
+	for _, u := range users {
+		out = append(out, UserEntry{
+			Username: u.Username, Email: u.Email, Name: u.Name, IsActive: boolIfNot(u.IsActive, true),
+			PasswordHash: u.PasswordHash, Groups: u.Groups, Attributes: u.Attributes,
+		})
+	}
+	return out
+}
+
+func omitDefault(v, def string) string {
+	if v == def {
+		return ""
+	}
+	return v
+}
+
+func boolIfNot(v, def bool) *bool {
+	if v == def {
+		return nil
+	}
+	return &v
+}
