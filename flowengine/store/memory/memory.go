@@ -167,7 +167,9 @@ func (s *Store) ListUsers(context.Context) ([]*flowengine.User, error) {
 	for _, u := range s.users {
 		out = append(out, copyUser(u))
 	}
-	sort.Slice(out, func(i, j int) bool { return flowengine.NormalizeKey(out[i].Username) < flowengine.NormalizeKey(out[j].Username) })
+	sort.Slice(out, func(i, j int) bool {
+		return flowengine.NormalizeKey(out[i].Username) < flowengine.NormalizeKey(out[j].Username)
+	})
 	return out, nil
 }
 
