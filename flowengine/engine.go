@@ -427,3 +427,22 @@ func validateUsers(users []*User) error {
 	}
 	return nil
 }
+
+// Authorize evaluates one policy for a logged-in request (a protected route's
+// authorization policy). An unknown policy or an error denies.
+func (e *Engine) Authorize(ctx context.Context, policy string, req *Request) Decision {
+	l := e.loaded.Load()
+	b := PolicyBinding{Policy: policy, Enabled: true, Timeout: DefaultPolicyTimeout}
+	in := PolicyInput(req, nil, nil, req.User, req.User != nil, nil)
+	return evaluateBindings(ctx, l.policies, "authorize", []PolicyBinding{b}, ModeAll, req.User, in)
+}
+
+// HasPolicy reports whether a policy of that name is loaded.
+func (e *Engine) HasPolicy(name string) bool {
+	for _, p := range e.loaded.Load().cfg.Policies {
+		if p.Name == name {
+			return true
+		}
+	}
+	return false
+}

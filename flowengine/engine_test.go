@@ -373,3 +373,20 @@ func TestConfigSurvivesReload(t *testing.T) {
 		t.Fatalf("config changed through the store:\n%s\n---\n%s", a, b)
 	}
 }
+
+// Errors of a rejected answer are shown once more by the next rendering (so an
+// HTML form can redirect after POST), then no more.
+func TestFlashShownOnce(t *testing.T) {
+	e := newEnv(t, memoryStore, exampleBlueprint(t))
+	e.addUser("gil", "pw")
+	r := req("")
+	res := e.start("default-authentication", r)
+	res = e.answer(res, r, "uid_field", "gil")
+	res = e.answer(res, r, "password", "bad")
+	ctx := context.Background()
+	first, _ := e.engine.Resume(ctx, res.ExecutionID, r)
+	second, _ := e.engine.Resume(ctx, res.ExecutionID, r)
+	if len(first.Response.Errors["password"]) != 1 || len(second.Response.Errors) != 0 {
+		t.Fatalf("flash: first %v, second %v", first.Response.Errors, second.Response.Errors)
+	}
+}

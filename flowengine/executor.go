@@ -22,10 +22,19 @@ type execution struct {
 	State     map[string]map[string]any `json:"state,omitempty"`
 	CSRF      string                    `json:"csrf"`
 	StartedAt time.Time                 `json:"started_at"`
+	// Flash keeps the errors and messages of a rejected answer for the next
+	// rendering, so an HTML form can redirect after POST and still show them.
+	Flash *flash `json:"flash,omitempty"`
 
 	newSession *Session
 	endSession bool
 	records    []PolicyRecord
+	flashShown bool // this rendering consumed the flash: do not save it again
+}
+
+type flash struct {
+	Errors   map[string][]string `json:"errors,omitempty"`
+	Messages []string            `json:"messages,omitempty"`
 }
 
 // planEntry names a stage binding by stage and order, so a configuration change
@@ -252,7 +261,12 @@ func (e *Engine) run(ctx context.Context, l *loaded, flow *Flow, exec *execution
 		case ch == nil:
 			result, err = st.impl.Submit(ctx, sc, Answer{})
 		case answer == nil:
-			return e.challenge(ctx, flow, st, exec, ch, nil, messages, res)
+			var errs map[string][]string
+			if f := exec.Flash; f != nil {
+				errs, messages = f.Errors, append(messages, f.Messages...)
+				exec.Flash, exec.flashShown = nil, true
+			}
+			return e.challenge(ctx, flow, st, exec, ch, errs, messages, res)
 		default:
 			var ans Answer
 			ans, result, err = checkAnswer(ch, answer)
@@ -308,6 +322,15 @@ func (e *Engine) run(ctx context.Context, l *loaded, flow *Flow, exec *execution
 
 func (e *Engine) challenge(ctx context.Context, flow *Flow, st *loadedStage, exec *execution, ch *Challenge, errs map[string][]string, messages []string, res *Result) (*Result, error) {
 	raw, err := json.Marshal(exec)
+	if err != nil {
+		return nil, fmt.Errorf("encoding flow execution: %w", err)
+	}
+	if (len(errs) > 0 || len(messages) > 0) && !exec.flashShown {
+		// Saved for one later rendering; the response below carries them too.
+		withFlash := *exec
+		withFlash.Flash = &flash{Errors: errs, Messages: messages}
+		raw, err = json.Marshal(&withFlash)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("encoding flow execution: %w", err)
 	}

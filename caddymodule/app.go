@@ -1,0 +1,322 @@
+package caddymodule
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/gorilla/securecookie"
+	"go.uber.org/zap"
+
+	"github.com/flowgate/flowgate/flowengine"
+	"github.com/flowgate/flowgate/flowengine/blueprint"
+	"github.com/flowgate/flowgate/flowengine/stages"
+	"github.com/flowgate/flowgate/policies"
+	"github.com/flowgate/flowgate/templates"
+)
+
+func init() {
+	caddy.RegisterModule(App{})
+}
+
+// App is the flowgate app: the store, the flow engine and the keys shared by every
+// site's handler. Configured in the Caddyfile's global options block.
+type App struct {
+	// Storage selects where users, sessions and flows live (default: bolt, one file
+	// in Caddy's data directory).
+	Storage *StorageConfig `json:"storage,omitempty"`
+	// Blueprints are files or directories of blueprints applied at every config
+	// load. Without any, built-in default authentication and invalidation flows
+	// are installed.
+	Blueprints []string `json:"blueprints,omitempty"`
+	// Cookie configures the session cookie.
+	Cookie CookieConfig `json:"cookie,omitempty"`
+	// SecretKeys are pairs of 64-hex-character keys: hash key, block key. The first
+	// pair encodes cookies, every pair decodes, so keys can be rotated. If empty,
+	// a pair is generated once and kept in Caddy's storage.
+	SecretKeys []string `json:"secret_keys,omitempty"`
+	// TrustedRedirectHosts may appear in ?next= besides the site's own host:
+	// exact names or "*.example.com" for any subdomain.
+	TrustedRedirectHosts []string `json:"trusted_redirect_hosts,omitempty"`
+	// Branding changes the look of flow pages.
+	Branding *Branding `json:"branding,omitempty"`
+	// TemplatesDir holds *.html templates that replace the built-in ones by name.
+	TemplatesDir string `json:"templates_dir,omitempty"`
+	// ExecutionTimeout bounds an unfinished flow (default 30m).
+	ExecutionTimeout caddy.Duration `json:"execution_timeout,omitempty"`
+	// SMTP sends mail for email stages.
+	SMTP *SMTPConfig `json:"smtp,omitempty"`
+
+	engine   *flowengine.Engine
+	store    flowengine.Store
+	storeKey string
+	codecs   []securecookie.Codec
+	pages    *templates.Pages
+	logger   *zap.Logger
+	trusted   []string
+	customCSS []byte
+	ctx       caddy.Context
+}
+
+// StorageConfig selects the store backend.
+type StorageConfig struct {
+	// Backend is bolt (default), memory or redis.
+	Backend string `json:"backend,omitempty"`
+	// Path of the bolt file (default: flowgate.db in Caddy's data directory).
+	Path string `json:"path,omitempty"`
+}
+
+// CookieConfig configures the session cookie.
+type CookieConfig struct {
+	// Name of the session cookie (default flowgate_session).
+	Name string `json:"name,omitempty"`
+	// Domain lets the cookie cover subdomains for single sign-on (default: the
+	// site's host only).
+	Domain string `json:"domain,omitempty"`
+	// Lifetime caps how long a cookie is kept by the browser (default: the
+	// session's own duration).
+	Lifetime caddy.Duration `json:"lifetime,omitempty"`
+}
+
+// Branding is what an operator may change about the pages.
+type Branding struct {
+	// Name shown on every page (default flowgate).
+	Name string `json:"name,omitempty"`
+	// LogoURL replaces the name with an image.
+	LogoURL string `json:"logo_url,omitempty"`
+	// CSSFile is a stylesheet served after the built-in one.
+	CSSFile string `json:"css_file,omitempty"`
+}
+
+// SMTPConfig is the mail server for email stages.
+type SMTPConfig struct {
+	Host     string `json:"host,omitempty"`
+	Port     int    `json:"port,omitempty"`
+	Username string `json:"username,omitempty"`
+	Password string `json:"password,omitempty"`
+	// TLS is none, starttls (default) or tls.
+	TLS  string `json:"tls,omitempty"`
+	From string `json:"from,omitempty"`
+}
+
+// CaddyModule returns the Caddy module information.
+func (App) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "flowgate",
+		New: func() caddy.Module { return new(App) },
+	}
+}
+
+// current is the running app, for the admin API.
+var current atomic.Pointer[App]
+
+const defaultCookieName = "flowgate_session"
+
+// Provision opens the store, compiles the flows and loads the keys.
+func (a *App) Provision(ctx caddy.Context) error {
+	a.ctx = ctx
+	a.logger = ctx.Logger()
+	if a.Cookie.Name == "" {
+		a.Cookie.Name = defaultCookieName
+	}
+	if a.Branding == nil {
+		a.Branding = &Branding{}
+	}
+	if a.Branding.Name == "" {
+		a.Branding.Name = "flowgate"
+	}
+	for _, h := range a.TrustedRedirectHosts {
+		a.trusted = append(a.trusted, strings.ToLower(h))
+	}
+	if a.Branding.CSSFile != "" {
+		css, err := os.ReadFile(a.Branding.CSSFile)
+		if err != nil {
+			return fmt.Errorf("branding css_file: %w", err)
+		}
+		a.customCSS = css
+	}
+	pages, err := templates.New(a.TemplatesDir)
+	if err != nil {
+		return err
+	}
+	a.pages = pages
+	if err := a.openStore(); err != nil {
+		return err
+	}
+	engine, err := flowengine.New(flowengine.Options{
+		Store:        a.store,
+		Stages:       stages.Types(),
+		Policies:     compilePolicies,
+		ValidateNext: a.validateNext,
+		ExecutionTTL: time.Duration(a.ExecutionTimeout),
+	})
+	if err != nil {
+		return err
+	}
+	a.engine = engine
+	bg := context.Background()
+	if err := engine.Reload(bg); err != nil {
+		return err
+	}
+	if err := a.applyBlueprints(bg); err != nil {
+		return err
+	}
+	return a.loadKeys()
+}
+
+func compilePolicies(m map[string]string) (flowengine.PolicyEvaluator, error) {
+	s, err := policies.Compile(m)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// applyBlueprints installs the built-in flows on an empty store, then applies the
+// configured blueprints, all or nothing.
+func (a *App) applyBlueprints(ctx context.Context) error {
+	if len(a.engine.Config().Flows) == 0 {
+		if err := blueprint.Defaults().Apply(ctx, a.engine); err != nil {
+			return fmt.Errorf("installing built-in flows: %w", err)
+		}
+	}
+	if len(a.Blueprints) == 0 {
+		return nil
+	}
+	set, err := blueprint.ReadPaths(a.Blueprints...)
+	if err != nil {
+		return err
+	}
+	if err := set.Apply(ctx, a.engine); err != nil {
+		return fmt.Errorf("applying blueprints: %w", err)
+	}
+	return nil
+}
+
+// Validate checks settings that Provision does not already refuse.
+func (a *App) Validate() error {
+	if a.SMTP != nil {
+		switch a.SMTP.TLS {
+		case "", "none", "starttls", "tls":
+		default:
+			return fmt.Errorf("smtp tls: %q is not none, starttls or tls", a.SMTP.TLS)
+		}
+	}
+	for _, h := range a.trusted {
+		if strings.Contains(h, "/") || strings.Count(h, "*") > 1 || (strings.Contains(h, "*") && !strings.HasPrefix(h, "*.")) {
+			return fmt.Errorf("trusted_redirect_hosts: %q must be a host name or *.domain", h)
+		}
+	}
+	return nil
+}
+
+// Start makes the app reachable from the admin API.
+func (a *App) Start() error {
+	current.Store(a)
+	return nil
+}
+
+// Stop detaches the app from the admin API.
+func (a *App) Stop() error {
+	current.CompareAndSwap(a, nil)
+	return nil
+}
+
+// Cleanup releases the store (closed when no config uses it any more).
+func (a *App) Cleanup() error {
+	if a.storeKey != "" {
+		_, err := storePool.Delete(a.storeKey)
+		return err
+	}
+	return nil
+}
+
+// Engine returns the flow engine.
+func (a *App) Engine() *flowengine.Engine { return a.engine }
+
+// keysStorageKey is where generated secret keys live in Caddy's storage.
+const keysStorageKey = "flowgate/secret_keys.json"
+
+// loadKeys builds the cookie codecs from configured keys, or from keys generated
+// once and persisted in Caddy's storage so restarts keep sessions.
+func (a *App) loadKeys() error {
+	pairs := a.SecretKeys
+	if len(pairs) == 0 {
+		var err error
+		if pairs, err = a.storedKeys(); err != nil {
+			return err
+		}
+	}
+	if len(pairs)%2 != 0 {
+		return errors.New("secret_keys: want pairs of hash key and block key")
+	}
+	a.codecs = nil
+	for i := 0; i < len(pairs); i += 2 {
+		hashKey, err1 := decodeKey(pairs[i])
+		blockKey, err2 := decodeKey(pairs[i+1])
+		if err := errors.Join(err1, err2); err != nil {
+			return fmt.Errorf("secret_keys pair %d: %w", i/2+1, err)
+		}
+		c := securecookie.New(hashKey, blockKey)
+		c.SetSerializer(securecookie.NopEncoder{})
+		c.MaxAge(0) // the server-side session decides expiry
+		c.MaxLength(4096)
+		a.codecs = append(a.codecs, c)
+	}
+	return nil
+}
+
+func decodeKey(s string) ([]byte, error) {
+	k, err := hex.DecodeString(s)
+	if err != nil || len(k) != 32 {
+		return nil, errors.New("each key must be 32 bytes written as 64 hex characters (caddy flowgate keygen)")
+	}
+	return k, nil
+}
+
+// NewKeyPair returns a fresh hash key and block key in hex.
+func NewKeyPair() (string, string) {
+	return hex.EncodeToString(securecookie.GenerateRandomKey(32)), hex.EncodeToString(securecookie.GenerateRandomKey(32))
+}
+
+func (a *App) storedKeys() ([]string, error) {
+	storage := a.ctx.Storage()
+	ctx := context.Background()
+	raw, err := storage.Load(ctx, keysStorageKey)
+	if err == nil {
+		var pairs []string
+		if err := json.Unmarshal(raw, &pairs); err != nil || len(pairs) < 2 {
+			return nil, fmt.Errorf("stored secret keys %s are unreadable; remove the file to generate new ones", keysStorageKey)
+		}
+		return pairs, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("loading secret keys: %w", err)
+	}
+	h, b := NewKeyPair()
+	pairs := []string{h, b}
+	raw, _ = json.Marshal(pairs)
+	if err := storage.Store(ctx, keysStorageKey, raw); err != nil {
+		return nil, fmt.Errorf("storing generated secret keys: %w", err)
+	}
+	a.logger.Info("generated cookie secret keys", zap.String("storage_key", keysStorageKey))
+	return pairs, nil
+}
+
+func defaultBoltPath() string { return filepath.Join(caddy.AppDataDir(), "flowgate.db") }
+
+var (
+	_ caddy.App          = (*App)(nil)
+	_ caddy.Provisioner  = (*App)(nil)
+	_ caddy.Validator    = (*App)(nil)
+	_ caddy.CleanerUpper = (*App)(nil)
+)

@@ -1,0 +1,275 @@
+package caddymodule
+
+import (
+	"strconv"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+func init() {
+	httpcaddyfile.RegisterGlobalOption("flowgate", parseGlobal)
+	httpcaddyfile.RegisterHandlerDirective("flowgate", parseHandler)
+	// Authentication runs before anything that serves or proxies content, like
+	// Caddy's own basic_auth; operators need no order line.
+	httpcaddyfile.RegisterDirectiveOrder("flowgate", httpcaddyfile.Before, "basic_auth")
+}
+
+// parseGlobal reads the global options block:
+//
+//	flowgate {
+//	    storage bolt [<path>] | memory
+//	    blueprints <file or dir>...
+//	    cookie {
+//	        name     <name>
+//	        domain   <domain>
+//	        lifetime <duration>
+//	    }
+//	    secret_keys <hash-key> <block-key> [<hash-key> <block-key>...]
+//	    trusted_redirect_hosts <host>...
+//	    execution_timeout <duration>
+//	    branding {
+//	        name     <text>
+//	        logo_url <url>
+//	        css_file <path>
+//	    }
+//	    templates <dir>
+//	    smtp {
+//	        host <host>
+//	        port <port>
+//	        username <user>
+//	        password <password>
+//	        tls none|starttls|tls
+//	        from <address>
+//	    }
+//	}
+func parseGlobal(d *caddyfile.Dispenser, _ any) (any, error) {
+	app := new(App)
+	for d.Next() {
+		if d.NextArg() {
+			return nil, d.ArgErr()
+		}
+		for d.NextBlock(0) {
+			switch d.Val() {
+			case "storage":
+				if !d.NextArg() {
+					return nil, d.ArgErr()
+				}
+				app.Storage = &StorageConfig{Backend: d.Val()}
+				switch d.Val() {
+				case "bolt":
+					if d.NextArg() {
+						app.Storage.Path = d.Val()
+					}
+				case "memory":
+				case "redis":
+					return nil, d.Errf("storage redis is not available in this build yet")
+				default:
+					return nil, d.Errf("unknown storage %q (want bolt or memory)", d.Val())
+				}
+				if d.NextArg() {
+					return nil, d.ArgErr()
+				}
+			case "blueprints":
+				args := d.RemainingArgs()
+				if len(args) == 0 {
+					return nil, d.ArgErr()
+				}
+				app.Blueprints = append(app.Blueprints, args...)
+			case "cookie":
+				if d.NextArg() {
+					return nil, d.ArgErr()
+				}
+				for d.NextBlock(1) {
+					key := d.Val()
+					if !d.NextArg() {
+						return nil, d.ArgErr()
+					}
+					switch key {
+					case "name":
+						app.Cookie.Name = d.Val()
+					case "domain":
+						app.Cookie.Domain = d.Val()
+					case "lifetime":
+						dur, err := caddy.ParseDuration(d.Val())
+						if err != nil || dur <= 0 {
+							return nil, d.Errf("cookie lifetime: %q is not a positive duration", d.Val())
+						}
+						app.Cookie.Lifetime = caddy.Duration(dur)
+					default:
+						return nil, d.Errf("unknown cookie option %q", key)
+					}
+					if d.NextArg() {
+						return nil, d.ArgErr()
+					}
+				}
+			case "secret_keys":
+				args := d.RemainingArgs()
+				if len(args) == 0 || len(args)%2 != 0 {
+					return nil, d.Errf("secret_keys wants pairs of <hash-key> <block-key>")
+				}
+				for _, k := range args {
+					if _, err := decodeKey(k); err != nil {
+						return nil, d.Errf("secret_keys: %v", err)
+					}
+				}
+				app.SecretKeys = append(app.SecretKeys, args...)
+			case "trusted_redirect_hosts":
+				args := d.RemainingArgs()
+				if len(args) == 0 {
+					return nil, d.ArgErr()
+				}
+				app.TrustedRedirectHosts = append(app.TrustedRedirectHosts, args...)
+			case "execution_timeout":
+				if !d.NextArg() {
+					return nil, d.ArgErr()
+				}
+				dur, err := caddy.ParseDuration(d.Val())
+				if err != nil || dur <= 0 {
+					return nil, d.Errf("execution_timeout: %q is not a positive duration", d.Val())
+				}
+				app.ExecutionTimeout = caddy.Duration(dur)
+			case "branding":
+				app.Branding = &Branding{}
+				for d.NextBlock(1) {
+					key := d.Val()
+					if !d.NextArg() {
+						return nil, d.ArgErr()
+					}
+					switch key {
+					case "name":
+						app.Branding.Name = d.Val()
+					case "logo_url":
+						app.Branding.LogoURL = d.Val()
+					case "css_file":
+						app.Branding.CSSFile = d.Val()
+					default:
+						return nil, d.Errf("unknown branding option %q", key)
+					}
+				}
+			case "templates":
+				if !d.NextArg() {
+					return nil, d.ArgErr()
+				}
+				app.TemplatesDir = d.Val()
+			case "smtp":
+				s, err := parseSMTP(d)
+				if err != nil {
+					return nil, err
+				}
+				app.SMTP = s
+			default:
+				return nil, d.Errf("unknown flowgate option %q", d.Val())
+			}
+		}
+	}
+	return httpcaddyfile.App{Name: "flowgate", Value: caddyconfig.JSON(app, nil)}, nil
+}
+
+func parseSMTP(d *caddyfile.Dispenser) (*SMTPConfig, error) {
+	s := &SMTPConfig{}
+	for d.NextBlock(1) {
+		key := d.Val()
+		if !d.NextArg() {
+			return nil, d.ArgErr()
+		}
+		switch key {
+		case "host":
+			s.Host = d.Val()
+		case "port":
+			p, err := strconv.Atoi(d.Val())
+			if err != nil || p <= 0 || p > 65535 {
+				return nil, d.Errf("smtp port: %q is not a port number", d.Val())
+			}
+			s.Port = p
+		case "username":
+			s.Username = d.Val()
+		case "password":
+			s.Password = d.Val()
+		case "tls":
+			switch d.Val() {
+			case "none", "starttls", "tls":
+				s.TLS = d.Val()
+			default:
+				return nil, d.Errf("smtp tls: want none, starttls or tls")
+			}
+		case "from":
+			s.From = d.Val()
+		default:
+			return nil, d.Errf("unknown smtp option %q", key)
+		}
+	}
+	return s, nil
+}
+
+// parseHandler reads the site directive:
+//
+//	flowgate {
+//	    prefix <path>
+//	    policy <policy-name>
+//	    header_user   <header>
+//	    header_email  <header>
+//	    header_name   <header>
+//	    header_groups <header>
+//	    flow <designation> <slug>
+//	}
+func parseHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	hd := new(Handler)
+	for h.Next() {
+		if h.NextArg() {
+			return nil, h.ArgErr()
+		}
+		for h.NextBlock(0) {
+			key := h.Val()
+			switch key {
+			case "prefix", "policy", "header_user", "header_email", "header_name", "header_groups":
+				if !h.NextArg() {
+					return nil, h.ArgErr()
+				}
+				v := h.Val()
+				if hd.Headers == nil && key != "prefix" && key != "policy" {
+					hd.Headers = &HeaderNames{}
+				}
+				switch key {
+				case "prefix":
+					if v == "" || v[0] != '/' || v == "/" {
+						return nil, h.Errf("prefix must be a path like /.flowgate")
+					}
+					hd.Prefix = v
+				case "policy":
+					hd.Policy = v
+				case "header_user":
+					hd.Headers.User = v
+				case "header_email":
+					hd.Headers.Email = v
+				case "header_name":
+					hd.Headers.Name = v
+				case "header_groups":
+					hd.Headers.Groups = v
+				}
+			case "flow":
+				args := h.RemainingArgs()
+				if len(args) != 2 {
+					return nil, h.Errf("flow wants <designation> <slug>")
+				}
+				if !validDesignation(args[0]) {
+					return nil, h.Errf("flow: unknown designation %q", args[0])
+				}
+				if hd.Flows == nil {
+					hd.Flows = map[string]string{}
+				}
+				hd.Flows[args[0]] = args[1]
+				continue
+			default:
+				return nil, h.Errf("unknown flowgate option %q", key)
+			}
+			if h.NextArg() {
+				return nil, h.ArgErr()
+			}
+		}
+	}
+	return hd, nil
+}

@@ -1,0 +1,201 @@
+package caddymodule
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"go.uber.org/zap"
+
+	"github.com/flowgate/flowgate/flowengine"
+	"github.com/flowgate/flowgate/templates"
+)
+
+const contentSecurityPolicy = "default-src 'none'; style-src 'self'; img-src 'self' data: https:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+// pageHeaders are sent with every flow page: no inline script, no framing, no
+// caching, no referrer leaking flow URLs to other sites.
+func pageHeaders(w http.ResponseWriter) {
+	hd := w.Header()
+	hd.Set("Content-Security-Policy", contentSecurityPolicy)
+	hd.Set("Referrer-Policy", "same-origin")
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("Cache-Control", "no-store")
+}
+
+// serveFlowgate routes the endpoints under the prefix.
+func (h *Handler) serveFlowgate(w http.ResponseWriter, r *http.Request) error {
+	rest := strings.TrimPrefix(r.URL.Path, h.Prefix)
+	if strings.HasPrefix(rest, "/static/") {
+		return h.serveStatic(w, r, strings.TrimPrefix(rest, "/static/"))
+	}
+	pageHeaders(w)
+	switch {
+	case rest == "/logout" || rest == "/logout/":
+		target := h.Prefix + "/default/invalidation/"
+		if r.URL.RawQuery != "" {
+			target += "?" + r.URL.RawQuery
+		}
+		http.Redirect(w, r, target, http.StatusFound)
+		return nil
+	case rest == "/auth/verify":
+		return h.verify(w, r)
+	case strings.HasPrefix(rest, "/default/"):
+		return h.byDesignation(w, r, strings.Trim(strings.TrimPrefix(rest, "/default/"), "/"))
+	case strings.HasPrefix(rest, "/flows/"):
+		return h.serveFlowHTML(w, r, strings.Trim(strings.TrimPrefix(rest, "/flows/"), "/"))
+	case strings.HasPrefix(rest, "/api/v1/flows/"):
+		return h.serveFlowAPI(w, r, strings.Trim(strings.TrimPrefix(rest, "/api/v1/flows/"), "/"))
+	}
+	if strings.HasPrefix(rest, "/api/") {
+		return writeJSON(w, http.StatusNotFound, apiError("no such endpoint"))
+	}
+	return h.renderStatus(w, r, http.StatusNotFound, "notfound", "")
+}
+
+func apiError(msg string) map[string]string { return map[string]string{"type": "error", "message": msg} }
+
+func (h *Handler) serveStatic(w http.ResponseWriter, r *http.Request, name string) error {
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Cache-Control", "public, max-age=3600")
+	if name == "custom.css" && h.app.customCSS != nil {
+		w.Header().Set("Content-Type", "text/css; charset=utf-8")
+		_, err := w.Write(h.app.customCSS)
+		return err
+	}
+	if strings.Contains(name, "..") || name == "" {
+		http.NotFound(w, r)
+		return nil
+	}
+	http.ServeFileFS(w, r, templates.Static(), name)
+	return nil
+}
+
+// byDesignation sends the browser to the site's flow of that designation: the
+// pinned one, else the first whose policies pass.
+func (h *Handler) byDesignation(w http.ResponseWriter, r *http.Request, d string) error {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return h.methodNotAllowed(w, r)
+	}
+	if !validDesignation(d) {
+		return h.renderStatus(w, r, http.StatusNotFound, "notfound", "There is no such flow.")
+	}
+	slug := h.Flows[d]
+	if slug == "" {
+		sess, user, err := h.session(r.Context(), r)
+		if err != nil {
+			h.logger.Error("session lookup failed", zap.Error(err))
+			return h.unavailable(w, r)
+		}
+		f, err := h.app.engine.FindFlow(r.Context(), flowengine.Designation(d), h.flowRequest(r, sess, user))
+		if errors.Is(err, flowengine.ErrNoFlow) {
+			return h.renderStatus(w, r, http.StatusNotFound, "notfound", "No "+strings.ReplaceAll(d, "_", " ")+" flow is available here.")
+		}
+		if err != nil {
+			return h.flowError(w, r, err, true)
+		}
+		slug = f.Slug
+	}
+	target := h.flowURL(slug)
+	if r.URL.RawQuery != "" {
+		target += "?" + r.URL.RawQuery
+	}
+	http.Redirect(w, r, target, http.StatusFound)
+	return nil
+}
+
+func (h *Handler) flowURL(slug string) string { return h.Prefix + "/flows/" + url.PathEscape(slug) + "/" }
+
+// verify is the forward-auth endpoint for other proxies.
+func (h *Handler) verify(w http.ResponseWriter, r *http.Request) error {
+	_, user, err := h.session(r.Context(), r)
+	if err != nil {
+		h.logger.Error("session lookup failed", zap.Error(err))
+		return h.unavailable(w, r)
+	}
+	if user == nil {
+		return writeJSON(w, http.StatusUnauthorized, map[string]string{"type": "error", "message": "authentication required", "login_url": h.Prefix + "/default/authentication/"})
+	}
+	hd := w.Header()
+	hd.Set(h.Headers.User, user.Username)
+	hd.Set(h.Headers.Email, user.Email)
+	hd.Set(h.Headers.Name, user.Name)
+	hd.Set(h.Headers.Groups, strings.Join(user.Groups, ","))
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+func (h *Handler) methodNotAllowed(w http.ResponseWriter, r *http.Request) error {
+	w.Header().Set("Allow", "GET, HEAD, POST")
+	if strings.Contains(r.URL.Path, "/api/") {
+		return writeJSON(w, http.StatusMethodNotAllowed, apiError("method not allowed"))
+	}
+	return h.renderStatus(w, r, http.StatusMethodNotAllowed, "error", "That method is not allowed here.")
+}
+
+// sameOrigin refuses cross-site POSTs: Sec-Fetch-Site cross-site, or an Origin
+// that is present, not "null", and not this site. Origin "null" alone is allowed:
+// Chromium sends it for same-site posts from no-referrer pages.
+func sameOrigin(r *http.Request) bool {
+	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
+		return false
+	}
+	o := r.Header.Get("Origin")
+	if o == "" || o == "null" {
+		return true
+	}
+	u, err := url.Parse(o)
+	if err != nil {
+		return false
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return u.Scheme == scheme && strings.EqualFold(u.Host, r.Host)
+}
+
+// applyResult sets the cookies a flow step asks for and logs what deserves it.
+func (h *Handler) applyResult(w http.ResponseWriter, r *http.Request, slug string, res *flowengine.Result) error {
+	if res.RejectedNext != "" {
+		h.logger.Info("ignored unsafe next target", zap.String("flow", slug), zap.String("next", res.RejectedNext))
+	}
+	for _, rec := range res.Records {
+		if rec.Error != "" {
+			h.logger.Warn("policy evaluation failed", zap.String("flow", slug), zap.String("scope", rec.Scope),
+				zap.String("binding", rec.Binding), zap.String("error", rec.Error), zap.Bool("outcome", rec.Outcome))
+		}
+	}
+	h.app.setFlowExecution(w, r, h.Prefix, slug, res.ExecutionID)
+	if res.NewSession != nil {
+		if err := h.app.setSessionCookie(w, r, res.NewSession); err != nil {
+			return err
+		}
+		h.logger.Info("login", zap.String("flow", slug), zap.String("user_id", res.NewSession.UserID),
+			zap.String("client_ip", res.NewSession.ClientIP))
+	}
+	if res.EndSession {
+		h.app.clearSessionCookie(w, r)
+	}
+	return nil
+}
+
+// flowError answers a failed flow step: bad input is a 4xx, a store failure a 503.
+func (h *Handler) flowError(w http.ResponseWriter, r *http.Request, err error, html bool) error {
+	status, page, msg := http.StatusServiceUnavailable, "unavailable", "The sign-in service is unavailable right now."
+	switch {
+	case errors.Is(err, flowengine.ErrNotFound):
+		status, page, msg = http.StatusNotFound, "notfound", "There is no such flow."
+	case errors.Is(err, flowengine.ErrExpired):
+		status, page, msg = http.StatusGone, "expired", "This flow has expired or was already finished. Please start again."
+	case errors.Is(err, flowengine.ErrInvalidAnswer):
+		status, page, msg = http.StatusBadRequest, "error", "The form did not match this step: "+err.Error()
+	default:
+		h.logger.Error("flow step failed", zap.Error(err))
+	}
+	if !html {
+		return writeJSON(w, status, apiError(msg))
+	}
+	return h.renderStatus(w, r, status, page, msg)
+}

@@ -1,0 +1,177 @@
+package caddymodule
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+
+	"go.uber.org/zap"
+
+	"github.com/flowgate/flowgate/flowengine"
+)
+
+// step runs the GET half shared by the HTML and JSON endpoints: resume the
+// browser's execution of this flow, or plan a new one (always when ?next= is
+// given, so a new target is never lost to an old execution).
+func (h *Handler) step(r *http.Request, slug string, fr *flowengine.Request) (*flowengine.Result, error) {
+	ctx := r.Context()
+	if _, err := h.app.engine.Flow(slug); err != nil {
+		return nil, err
+	}
+	if id := executionFor(h.app.flowExecutions(r), slug); id != "" && !r.URL.Query().Has("next") {
+		res, err := h.app.engine.Resume(ctx, id, fr)
+		if !errors.Is(err, flowengine.ErrExpired) {
+			return res, err
+		}
+	}
+	return h.app.engine.Start(ctx, slug, fr)
+}
+
+// serveFlowHTML is the HTML flow executor: GET shows the current stage, POST
+// submits its form and redirects (303) to the next page.
+func (h *Handler) serveFlowHTML(w http.ResponseWriter, r *http.Request, slug string) error {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead && r.Method != http.MethodPost {
+		return h.methodNotAllowed(w, r)
+	}
+	sess, user, err := h.session(r.Context(), r)
+	if err != nil {
+		h.logger.Error("session lookup failed", zap.Error(err))
+		return h.unavailable(w, r)
+	}
+	fr := h.flowRequest(r, sess, user)
+	if r.Method != http.MethodPost {
+		res, err := h.step(r, slug, fr)
+		if err != nil {
+			return h.flowError(w, r, err, true)
+		}
+		return h.respondHTML(w, r, slug, res, false)
+	}
+
+	if !sameOrigin(r) {
+		return h.renderStatus(w, r, http.StatusForbidden, "error", "This form was sent from another site and was refused.")
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxFlowBody)
+	if err := r.ParseForm(); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return h.renderStatus(w, r, http.StatusRequestEntityTooLarge, "error", "The form is too large.")
+		}
+		return h.renderStatus(w, r, http.StatusBadRequest, "error", "The form could not be read.")
+	}
+	id := executionFor(h.app.flowExecutions(r), slug)
+	if id == "" {
+		return h.flowError(w, r, flowengine.ErrExpired, true)
+	}
+	want, err := h.app.engine.CSRFToken(r.Context(), id)
+	if err != nil {
+		return h.flowError(w, r, err, true)
+	}
+	got := r.PostForm.Get("csrf_token")
+	if got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
+		return h.renderStatus(w, r, http.StatusForbidden, "error", "This form has expired. Go back, reload the page and try again.")
+	}
+	answer := make(map[string]any, len(r.PostForm))
+	for k, v := range r.PostForm {
+		if k != "csrf_token" && len(v) > 0 {
+			answer[k] = v[0]
+		}
+	}
+	res, err := h.app.engine.Answer(r.Context(), id, fr, answer)
+	if err != nil {
+		return h.flowError(w, r, err, true)
+	}
+	return h.respondHTML(w, r, slug, res, true)
+}
+
+func (h *Handler) respondHTML(w http.ResponseWriter, r *http.Request, slug string, res *flowengine.Result, afterPost bool) error {
+	if err := h.applyResult(w, r, slug, res); err != nil {
+		return h.flowError(w, r, err, true)
+	}
+	resp := &res.Response
+	switch resp.Type {
+	case flowengine.TypeChallenge:
+		if afterPost {
+			http.Redirect(w, r, h.flowURL(slug), http.StatusSeeOther)
+			return nil
+		}
+		return h.render(w, http.StatusOK, h.app.pages.StageTemplate(resp.Stage.Type), h.stagePage(resp, res.CSRFToken))
+	case flowengine.TypeRedirect:
+		status := http.StatusFound
+		if afterPost {
+			status = http.StatusSeeOther
+		}
+		http.Redirect(w, r, resp.To, status)
+		return nil
+	}
+	p := h.basePage()
+	p.Title, p.Message = "Access denied", resp.Message
+	if f, err := h.app.engine.Flow(slug); err == nil {
+		p.FlowTitle = f.Title
+	}
+	return h.render(w, http.StatusForbidden, "denied", p)
+}
+
+// serveFlowAPI is the JSON flow executor of the HTTP contract.
+func (h *Handler) serveFlowAPI(w http.ResponseWriter, r *http.Request, slug string) error {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead && r.Method != http.MethodPost {
+		return h.methodNotAllowed(w, r)
+	}
+	sess, user, err := h.session(r.Context(), r)
+	if err != nil {
+		h.logger.Error("session lookup failed", zap.Error(err))
+		return h.unavailable(w, r)
+	}
+	fr := h.flowRequest(r, sess, user)
+	var res *flowengine.Result
+	if r.Method != http.MethodPost {
+		if res, err = h.step(r, slug, fr); err != nil {
+			return h.flowError(w, r, err, false)
+		}
+	} else {
+		if !sameOrigin(r) {
+			return writeJSON(w, http.StatusForbidden, apiError("cross-site request refused"))
+		}
+		// A cross-site form cannot send application/json without a CORS preflight.
+		if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+			return writeJSON(w, http.StatusUnsupportedMediaType, apiError("Content-Type must be application/json"))
+		}
+		if _, err := h.app.engine.Flow(slug); err != nil {
+			return h.flowError(w, r, err, false)
+		}
+		answer, status, msg := readJSONAnswer(w, r)
+		if status != 0 {
+			return writeJSON(w, status, apiError(msg))
+		}
+		id := executionFor(h.app.flowExecutions(r), slug)
+		if id == "" {
+			return writeJSON(w, http.StatusGone, apiError("no execution of this flow is in progress; GET the flow first"))
+		}
+		if res, err = h.app.engine.Answer(r.Context(), id, fr, answer); err != nil {
+			return h.flowError(w, r, err, false)
+		}
+	}
+	if err := h.applyResult(w, r, slug, res); err != nil {
+		return h.flowError(w, r, err, false)
+	}
+	return writeJSON(w, http.StatusOK, res.Response)
+}
+
+// readJSONAnswer reads one JSON object of at most 64 KiB.
+func readJSONAnswer(w http.ResponseWriter, r *http.Request) (map[string]any, int, string) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxFlowBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, http.StatusRequestEntityTooLarge, "request body over 64 KiB"
+		}
+		return nil, http.StatusBadRequest, "request body could not be read"
+	}
+	var answer map[string]any
+	if err := json.Unmarshal(body, &answer); err != nil || answer == nil {
+		return nil, http.StatusBadRequest, "request body must be a JSON object"
+	}
+	return answer, 0, ""
+}

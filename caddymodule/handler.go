@@ -1,0 +1,206 @@
+package caddymodule
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/flowgate/flowgate/flowengine"
+)
+
+func init() {
+	caddy.RegisterModule(Handler{})
+}
+
+// Handler protects a site: requests without a session go through the
+// authentication flow; requests with one reach the next handler with identity
+// headers. It also serves the flow pages and API under its prefix.
+type Handler struct {
+	// Prefix under which flow pages, the JSON API and assets are served
+	// (default /.flowgate).
+	Prefix string `json:"prefix,omitempty"`
+	// Policy names a Rego policy that must allow a logged-in request
+	// (authorization); a denial is a 403 page. Default: none.
+	Policy string `json:"policy,omitempty"`
+	// Headers renames the identity headers set for the upstream
+	// (defaults Remote-User, Remote-Email, Remote-Name, Remote-Groups).
+	Headers *HeaderNames `json:"headers,omitempty"`
+	// Flows pins a flow slug per designation (e.g. authentication: my-login)
+	// instead of choosing by order and policies.
+	Flows map[string]string `json:"flows,omitempty"`
+
+	app    *App
+	logger *zap.Logger
+	strip  map[string]bool
+}
+
+// HeaderNames are the identity headers sent upstream.
+type HeaderNames struct {
+	User   string `json:"user,omitempty"`
+	Email  string `json:"email,omitempty"`
+	Name   string `json:"name,omitempty"`
+	Groups string `json:"groups,omitempty"`
+}
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.flowgate",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+const maxFlowBody = 64 << 10
+
+// Provision fetches the flowgate app (configuring it with defaults if the global
+// options do not mention it) and fills defaults.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	appIface, err := ctx.App("flowgate")
+	if err != nil {
+		return fmt.Errorf("loading flowgate app: %w", err)
+	}
+	h.app = appIface.(*App)
+	if h.Prefix == "" {
+		h.Prefix = "/.flowgate"
+	}
+	h.Prefix = "/" + strings.Trim(h.Prefix, "/")
+	if h.Headers == nil {
+		h.Headers = &HeaderNames{}
+	}
+	def := func(p *string, v string) {
+		if *p == "" {
+			*p = v
+		}
+	}
+	def(&h.Headers.User, "Remote-User")
+	def(&h.Headers.Email, "Remote-Email")
+	def(&h.Headers.Name, "Remote-Name")
+	def(&h.Headers.Groups, "Remote-Groups")
+	h.strip = map[string]bool{}
+	for _, n := range []string{"Remote-User", "Remote-Email", "Remote-Name", "Remote-Groups",
+		h.Headers.User, h.Headers.Email, h.Headers.Name, h.Headers.Groups} {
+		h.strip[headerKey(n)] = true
+	}
+	return nil
+}
+
+// Validate checks pinned flows and the authorization policy against the loaded
+// configuration.
+func (h *Handler) Validate() error {
+	for d, slug := range h.Flows {
+		if !validDesignation(d) {
+			return fmt.Errorf("flow %s: unknown designation", d)
+		}
+		f, err := h.app.engine.Flow(slug)
+		if err != nil {
+			return fmt.Errorf("flow %s %s: no flow with that slug", d, slug)
+		}
+		if string(f.Designation) != d {
+			return fmt.Errorf("flow %s %s: that flow's designation is %s", d, slug, f.Designation)
+		}
+	}
+	if h.Policy != "" && !h.app.engine.HasPolicy(h.Policy) {
+		return fmt.Errorf("policy %s: no policy with that name", h.Policy)
+	}
+	return nil
+}
+
+func validDesignation(d string) bool {
+	for _, x := range flowengine.Designations {
+		if string(x) == d {
+			return true
+		}
+	}
+	return false
+}
+
+// headerKey folds a header name so that Remote-User, remote_user and REMOTE-USER
+// are one: proxies may map underscores to hyphens, so both are stripped.
+func headerKey(name string) string {
+	return strings.ReplaceAll(strings.ToLower(name), "_", "-")
+}
+
+// ServeHTTP implements caddyhttp.MiddlewareHandler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if r.URL.Path == h.Prefix || strings.HasPrefix(r.URL.Path, h.Prefix+"/") {
+		return h.serveFlowgate(w, r)
+	}
+	return h.protect(w, r, next)
+}
+
+// session resolves the request's session and user. No cookie, a forged cookie or
+// an unknown or expired session is (nil, nil, nil); a store failure is an error,
+// and callers fail closed.
+func (h *Handler) session(ctx context.Context, r *http.Request) (*flowengine.Session, *flowengine.User, error) {
+	id, ok := h.app.sessionID(r)
+	if !ok {
+		return nil, nil, nil
+	}
+	st := h.app.store
+	sess, err := st.GetSession(ctx, id)
+	if errors.Is(err, flowengine.ErrNotFound) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	user, err := st.GetUser(ctx, sess.UserID)
+	if errors.Is(err, flowengine.ErrNotFound) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if !user.IsActive {
+		return nil, nil, nil
+	}
+	return sess, user, nil
+}
+
+// refreshInterval bounds sliding-session writes to one a minute per session.
+const refreshInterval = time.Minute
+
+// refresh slides the session's expiry forward, keeping its idle window.
+func (h *Handler) refresh(ctx context.Context, s *flowengine.Session) {
+	now := time.Now()
+	if now.Sub(s.LastSeen) < refreshInterval {
+		return
+	}
+	window := s.ExpiresAt.Sub(s.LastSeen)
+	if err := h.app.store.TouchSession(ctx, s.ID, now, now.Add(window)); err != nil && !errors.Is(err, flowengine.ErrNotFound) {
+		if ce := h.logger.Check(zapcore.WarnLevel, "refreshing session"); ce != nil {
+			ce.Write(zap.Error(err))
+		}
+	}
+}
+
+// flowRequest describes r for the engine.
+func (h *Handler) flowRequest(r *http.Request, s *flowengine.Session, u *flowengine.User) *flowengine.Request {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	ip, _ := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string)
+	if ip == "" {
+		ip = stripPort(r.RemoteAddr)
+	}
+	return &flowengine.Request{
+		Method: r.Method, Scheme: scheme, Host: r.Host, Path: r.URL.Path, Query: r.URL.Query(),
+		Header: r.Header, ClientIP: ip, Session: s, User: u,
+	}
+}
+
+var (
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddy.Validator             = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+)

@@ -1,0 +1,119 @@
+package caddymodule
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/flowgate/flowgate/flowengine"
+	"github.com/flowgate/flowgate/templates"
+)
+
+// protect lets a request with a valid session through with identity headers, and
+// sends every other request to sign in. Any failure denies.
+func (h *Handler) protect(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	ctx := r.Context()
+	sess, user, err := h.session(ctx, r)
+	if err != nil {
+		h.logger.Error("session lookup failed; refusing request", zap.Error(err))
+		return h.unavailable(w, r)
+	}
+	if user == nil {
+		return h.requireLogin(w, r)
+	}
+	if h.Policy != "" {
+		d := h.app.engine.Authorize(ctx, h.Policy, h.flowRequest(r, sess, user))
+		if !d.Passed {
+			if ce := h.logger.Check(zapcore.InfoLevel, "authorization denied"); ce != nil {
+				ce.Write(zap.String("user", user.Username), zap.String("policy", h.Policy), zap.String("path", r.URL.Path))
+			}
+			msg := strings.Join(d.Messages, " ")
+			if msg == "" {
+				msg = "You do not have access to this page."
+			}
+			return h.forbidden(w, r, msg)
+		}
+	}
+	h.setIdentity(r, user)
+	h.refresh(ctx, sess)
+	return next.ServeHTTP(w, r)
+}
+
+// setIdentity removes every client-sent identity header (in any spelling, so a
+// client cannot impersonate) and sets the real ones and the placeholders.
+func (h *Handler) setIdentity(r *http.Request, u *flowengine.User) {
+	for k := range r.Header {
+		if h.strip[headerKey(k)] {
+			delete(r.Header, k)
+		}
+	}
+	groups := strings.Join(u.Groups, ",")
+	r.Header.Set(h.Headers.User, u.Username)
+	r.Header.Set(h.Headers.Email, u.Email)
+	r.Header.Set(h.Headers.Name, u.Name)
+	r.Header.Set(h.Headers.Groups, groups)
+	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		repl.Set("http.auth.user.id", u.Username)
+		repl.Set("http.auth.user.email", u.Email)
+		repl.Set("http.auth.user.name", u.Name)
+		repl.Set("http.auth.user.groups", groups)
+	}
+}
+
+// isNavigation tells a browser loading a page from an API or script call.
+func isNavigation(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	if m := r.Header.Get("Sec-Fetch-Mode"); m != "" && m != "navigate" {
+		return false
+	}
+	return strings.Contains(r.Header.Get("Accept"), "text/html")
+}
+
+func (h *Handler) loginURL(r *http.Request) string {
+	return h.Prefix + "/default/authentication/?next=" + url.QueryEscape(r.URL.RequestURI())
+}
+
+func (h *Handler) requireLogin(w http.ResponseWriter, r *http.Request) error {
+	login := h.loginURL(r)
+	if isNavigation(r) {
+		w.Header().Set("Cache-Control", "no-store")
+		http.Redirect(w, r, login, http.StatusFound)
+		return nil
+	}
+	w.Header().Set("WWW-Authenticate", `FlowGate realm="`+r.Host+`"`)
+	return writeJSON(w, http.StatusUnauthorized, map[string]string{
+		"type": "error", "message": "authentication required", "login_url": login,
+	})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	return json.NewEncoder(w).Encode(v)
+}
+
+func (h *Handler) unavailable(w http.ResponseWriter, r *http.Request) error {
+	w.Header().Set("Retry-After", "5")
+	if !wantsHTML(r) {
+		return writeJSON(w, http.StatusServiceUnavailable, map[string]string{"type": "error", "message": "authentication service unavailable"})
+	}
+	return h.renderStatus(w, r, http.StatusServiceUnavailable, "unavailable", "")
+}
+
+func (h *Handler) forbidden(w http.ResponseWriter, r *http.Request, msg string) error {
+	if !wantsHTML(r) {
+		return writeJSON(w, http.StatusForbidden, map[string]string{"type": "denied", "message": msg})
+	}
+	return h.renderStatus(w, r, http.StatusForbidden, "forbidden", msg, templates.Link{URL: h.Prefix + "/logout", Label: "Sign in as someone else"})
+}
+
+func wantsHTML(r *http.Request) bool { return strings.Contains(r.Header.Get("Accept"), "text/html") }
