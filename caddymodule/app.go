@@ -56,12 +56,12 @@ type App struct {
 	// SMTP sends mail for email stages.
 	SMTP *SMTPConfig `json:"smtp,omitempty"`
 
-	engine   *flowengine.Engine
-	store    flowengine.Store
-	storeKey string
-	codecs   []securecookie.Codec
-	pages    *templates.Pages
-	logger   *zap.Logger
+	engine    *flowengine.Engine
+	store     flowengine.Store
+	storeKey  string
+	codecs    []securecookie.Codec
+	pages     *templates.Pages
+	logger    *zap.Logger
 	trusted   []string
 	customCSS []byte
 	ctx       caddy.Context

@@ -54,7 +54,9 @@ func (h *Handler) serveFlowgate(w http.ResponseWriter, r *http.Request) error {
 	return h.renderStatus(w, r, http.StatusNotFound, "notfound", "")
 }
 
-func apiError(msg string) map[string]string { return map[string]string{"type": "error", "message": msg} }
+func apiError(msg string) map[string]string {
+	return map[string]string{"type": "error", "message": msg}
+}
 
 func (h *Handler) serveStatic(w http.ResponseWriter, r *http.Request, name string) error {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
@@ -105,7 +107,9 @@ func (h *Handler) byDesignation(w http.ResponseWriter, r *http.Request, d string
 	return nil
 }
 
-func (h *Handler) flowURL(slug string) string { return h.Prefix + "/flows/" + url.PathEscape(slug) + "/" }
+func (h *Handler) flowURL(slug string) string {
+	return h.Prefix + "/flows/" + url.PathEscape(slug) + "/"
+}
 
 // verify is the forward-auth endpoint for other proxies.
 func (h *Handler) verify(w http.ResponseWriter, r *http.Request) error {

@@ -66,6 +66,7 @@ func Convert(file string, data []byte, to Format) ([]byte, error) {
 		return nil, err
 	}
 	doc.Users = userEntries(bp.Users)
+	doc.Metadata = bp.Metadata
 	return Encode(doc, to)
 }
 
@@ -108,7 +109,7 @@ func document(cfg *flowengine.Config, slugs []string) (*Document, error) {
 		}
 	}
 	if len(slugs) == 1 {
-		doc.Metadata.Name = slugs[0]
+		doc.Metadata = &Metadata{Name: slugs[0]}
 	}
 	for _, name := range sortedKeys(stages) {
 		if exportAll || usedStages[name] {

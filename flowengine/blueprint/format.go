@@ -3,7 +3,7 @@ package blueprint
 // Document is the blueprint file format (version 1).
 type Document struct {
 	Version  int           `yaml:"version" json:"version"`
-	Metadata Metadata      `yaml:"metadata,omitempty" json:"metadata,omitempty"`
+	Metadata *Metadata     `yaml:"metadata,omitempty" json:"metadata,omitempty"`
 	Policies []PolicyEntry `yaml:"policies,omitempty" json:"policies,omitempty"`
 	Stages   []StageEntry  `yaml:"stages,omitempty" json:"stages,omitempty"`
 	Flows    []FlowEntry   `yaml:"flows,omitempty" json:"flows,omitempty"`

@@ -50,12 +50,13 @@ func (e *Error) Is(target error) bool { return target == ErrInvalid }
 // Blueprint is a parsed file: the configuration and seed users it defines, and
 // where each entry was written.
 type Blueprint struct {
-	File   string
-	Config *flowengine.Config
-	Users  []*flowengine.User
-	lines  map[string]int // "flow x" → line of its first definition
-	last   map[string]int // … and of its last, for "defined twice"
-	rego   map[string]regoPos
+	File     string
+	Metadata *Metadata
+	Config   *flowengine.Config
+	Users    []*flowengine.User
+	lines    map[string]int // "flow x" → line of its first definition
+	last     map[string]int // … and of its last, for "defined twice"
+	rego     map[string]regoPos
 }
 
 type regoPos struct {
@@ -116,7 +117,7 @@ func Parse(file string, data []byte) (*Blueprint, error) {
 	if err != nil {
 		return nil, err
 	}
-	bp.Config, bp.Users = cfg, users
+	bp.Config, bp.Users, bp.Metadata = cfg, users, d.Metadata
 	return bp, nil
 }
 

@@ -1,0 +1,255 @@
+package caddymodule
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/flowgate/flowgate/flowengine"
+	"github.com/flowgate/flowgate/flowengine/blueprint"
+)
+
+func init() {
+	caddy.RegisterModule(AdminAPI{})
+}
+
+// AdminAPI serves flowgate's operations on Caddy's admin endpoint under /flowgate/:
+// flows (list, export, import) and users (list, add, password, delete, sessions,
+// revoke). It acts on the running flowgate app.
+type AdminAPI struct{}
+
+// CaddyModule returns the Caddy module information.
+func (AdminAPI) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "admin.api.flowgate",
+		New: func() caddy.Module { return new(AdminAPI) },
+	}
+}
+
+// Routes implements caddy.AdminRouter.
+func (AdminAPI) Routes() []caddy.AdminRoute {
+	return []caddy.AdminRoute{{Pattern: "/flowgate/", Handler: caddy.AdminHandlerFunc(serveAdmin)}}
+}
+
+const maxImportBody = blueprint.MaxSize
+
+func apiErr(status int, format string, args ...any) error {
+	err := fmt.Errorf(format, args...)
+	return caddy.APIError{HTTPStatus: status, Err: err, Message: err.Error()}
+}
+
+func serveAdmin(w http.ResponseWriter, r *http.Request) error {
+	app := current.Load()
+	if app == nil {
+		return apiErr(http.StatusServiceUnavailable, "the flowgate app is not running")
+	}
+	parts := strings.Split(strings.Trim(strings.TrimPrefix(r.URL.Path, "/flowgate/"), "/"), "/")
+	ctx := r.Context()
+	switch {
+	case len(parts) == 1 && parts[0] == "flows" && r.Method == http.MethodGet:
+		return adminListFlows(w, app)
+	case len(parts) == 3 && parts[0] == "flows" && parts[2] == "export" && r.Method == http.MethodGet:
+		format := blueprint.Format(r.URL.Query().Get("format"))
+		out, err := blueprint.Export(app.engine.Config(), format, parts[1])
+		if errors.Is(err, flowengine.ErrNotFound) {
+			return apiErr(http.StatusNotFound, "no flow %q", parts[1])
+		}
+		if err != nil {
+			return apiErr(http.StatusBadRequest, "%v", err)
+		}
+		if format == blueprint.JSON {
+			w.Header().Set("Content-Type", "application/json")
+		} else {
+			w.Header().Set("Content-Type", "application/yaml")
+		}
+		_, err = w.Write(out)
+		return err
+	case len(parts) == 1 && parts[0] == "import" && r.Method == http.MethodPost:
+		return adminImport(ctx, w, r, app)
+	case parts[0] == "users":
+		return adminUsers(ctx, w, r, app, parts[1:])
+	}
+	return apiErr(http.StatusNotFound, "no such flowgate admin endpoint: %s %s", r.Method, r.URL.Path)
+}
+
+func adminListFlows(w http.ResponseWriter, app *App) error {
+	type item struct {
+		Slug        string `json:"slug"`
+		Name        string `json:"name"`
+		Title       string `json:"title"`
+		Designation string `json:"designation"`
+		Order       int    `json:"order"`
+		Stages      int    `json:"stages"`
+	}
+	var out []item
+	for _, f := range app.engine.Config().Flows {
+		out = append(out, item{f.Slug, f.Name, f.Title, string(f.Designation), f.Order, len(f.Stages)})
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+// adminImport applies a blueprint (YAML or JSON body) live; a rejected one changes
+// nothing and answers 400 with the error.
+func adminImport(ctx context.Context, w http.ResponseWriter, r *http.Request, app *App) error {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxImportBody))
+	if err != nil {
+		return apiErr(http.StatusRequestEntityTooLarge, "blueprint over %d bytes", maxImportBody)
+	}
+	name := r.URL.Query().Get("name")
+	if name == "" {
+		name = "import"
+	}
+	bp, err := blueprint.Parse(name, body)
+	if err != nil {
+		return apiErr(http.StatusBadRequest, "%v", err)
+	}
+	if err := bp.Apply(ctx, app.engine); err != nil {
+		return apiErr(http.StatusBadRequest, "%v", err)
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"imported": name, "flows": len(bp.Config.Flows),
+		"stages": len(bp.Config.Stages), "policies": len(bp.Config.Policies), "users": len(bp.Users)})
+}
+
+// userView is a user without secrets.
+type userView struct {
+	ID       string    `json:"id"`
+	Username string    `json:"username"`
+	Email    string    `json:"email,omitempty"`
+	Name     string    `json:"name,omitempty"`
+	IsActive bool      `json:"is_active"`
+	Groups   []string  `json:"groups,omitempty"`
+	Created  time.Time `json:"created_at"`
+}
+
+func viewUser(u *flowengine.User) userView {
+	return userView{u.ID, u.Username, u.Email, u.Name, u.IsActive, u.Groups, u.CreatedAt}
+}
+
+type userRequest struct {
+	Username string   `json:"username"`
+	Email    string   `json:"email"`
+	Name     string   `json:"name"`
+	Password string   `json:"password"`
+	Groups   []string `json:"groups"`
+	Inactive bool     `json:"inactive"`
+}
+
+func adminUsers(ctx context.Context, w http.ResponseWriter, r *http.Request, app *App, rest []string) error {
+	st := app.store
+	switch {
+	case len(rest) == 0 && r.Method == http.MethodGet:
+		users, err := st.ListUsers(ctx)
+		if err != nil {
+			return apiErr(http.StatusServiceUnavailable, "listing users: %v", err)
+		}
+		out := make([]userView, 0, len(users))
+		for _, u := range users {
+			out = append(out, viewUser(u))
+		}
+		return writeJSON(w, http.StatusOK, out)
+	case len(rest) == 0 && r.Method == http.MethodPost:
+		var in userRequest
+		if err := decodeAdminJSON(w, r, &in); err != nil {
+			return err
+		}
+		if flowengine.NormalizeKey(in.Username) == "" || in.Password == "" {
+			return apiErr(http.StatusBadRequest, "username and password are required")
+		}
+		hash, err := flowengine.HashPassword(in.Password)
+		if err != nil {
+			return err
+		}
+		u := &flowengine.User{ID: flowengine.NewID(), Username: strings.TrimSpace(in.Username), Email: in.Email, Name: in.Name,
+			IsActive: !in.Inactive, PasswordHash: hash, Groups: in.Groups, CreatedAt: time.Now().UTC()}
+		if err := st.CreateUser(ctx, u); err != nil {
+			if errors.Is(err, flowengine.ErrConflict) {
+				return apiErr(http.StatusConflict, "%v", err)
+			}
+			return apiErr(http.StatusServiceUnavailable, "creating user: %v", err)
+		}
+		return writeJSON(w, http.StatusCreated, viewUser(u))
+	}
+	if len(rest) == 0 {
+		return apiErr(http.StatusMethodNotAllowed, "method not allowed")
+	}
+	u, err := st.GetUserByUsername(ctx, rest[0])
+	if errors.Is(err, flowengine.ErrNotFound) {
+		return apiErr(http.StatusNotFound, "no user %q", rest[0])
+	}
+	if err != nil {
+		return apiErr(http.StatusServiceUnavailable, "loading user: %v", err)
+	}
+	switch {
+	case len(rest) == 1 && r.Method == http.MethodGet:
+		return writeJSON(w, http.StatusOK, viewUser(u))
+	case len(rest) == 1 && r.Method == http.MethodDelete:
+		if err := st.DeleteUser(ctx, u.ID); err != nil {
+			return apiErr(http.StatusServiceUnavailable, "deleting user: %v", err)
+		}
+		return writeJSON(w, http.StatusOK, map[string]string{"deleted": u.Username})
+	case len(rest) == 2 && rest[1] == "password" && r.Method == http.MethodPut:
+		var in userRequest
+		if err := decodeAdminJSON(w, r, &in); err != nil {
+			return err
+		}
+		if in.Password == "" {
+			return apiErr(http.StatusBadRequest, "password is required")
+		}
+		if u.PasswordHash, err = flowengine.HashPassword(in.Password); err != nil {
+			return err
+		}
+		if err := st.UpdateUser(ctx, u); err != nil {
+			return apiErr(http.StatusServiceUnavailable, "updating user: %v", err)
+		}
+		// A new password ends every session opened with the old one.
+		if err := st.DeleteUserSessions(ctx, u.ID); err != nil {
+			return apiErr(http.StatusServiceUnavailable, "revoking sessions: %v", err)
+		}
+		return writeJSON(w, http.StatusOK, map[string]string{"updated": u.Username})
+	case len(rest) == 2 && rest[1] == "sessions" && r.Method == http.MethodGet:
+		list, err := st.ListUserSessions(ctx, u.ID)
+		if err != nil {
+			return apiErr(http.StatusServiceUnavailable, "listing sessions: %v", err)
+		}
+		type view struct {
+			Created   time.Time `json:"created_at"`
+			LastSeen  time.Time `json:"last_seen"`
+			Expires   time.Time `json:"expires_at"`
+			ClientIP  string    `json:"client_ip,omitempty"`
+			UserAgent string    `json:"user_agent,omitempty"`
+			Methods   []string  `json:"auth_methods,omitempty"`
+		}
+		out := []view{}
+		for _, s := range list {
+			// Session IDs are bearer secrets: never shown.
+			out = append(out, view{s.CreatedAt, s.LastSeen, s.ExpiresAt, s.ClientIP, s.UserAgent, s.AuthMethods})
+		}
+		sort.Slice(out, func(i, j int) bool { return out[i].Created.Before(out[j].Created) })
+		return writeJSON(w, http.StatusOK, out)
+	case len(rest) == 2 && rest[1] == "sessions" && r.Method == http.MethodDelete:
+		if err := st.DeleteUserSessions(ctx, u.ID); err != nil {
+			return apiErr(http.StatusServiceUnavailable, "revoking sessions: %v", err)
+		}
+		return writeJSON(w, http.StatusOK, map[string]string{"revoked": u.Username})
+	}
+	return apiErr(http.StatusNotFound, "no such flowgate admin endpoint: %s %s", r.Method, r.URL.Path)
+}
+
+func decodeAdminJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return apiErr(http.StatusBadRequest, "request body: %v", err)
+	}
+	return nil
+}
+
+var _ caddy.AdminRouter = AdminAPI{}
