@@ -1,0 +1,194 @@
+package integration
+
+import (
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestProtectedSiteRedirectsBrowsersAndRefusesAPIClients(t *testing.T) {
+	g := startGateway(t, "", "")
+	resp, _ := g.do("GET", "/reports/q3?tab=2", "", "Accept: text/html,application/xhtml+xml")
+	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "/.flowgate/default/authentication/?next=%2Freports%2Fq3%3Ftab%3D2" {
+		t.Fatalf("browser: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	resp, body := g.do("GET", "/api/items", "", "Accept: application/json")
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, `"login_url":"/.flowgate/default/authentication/?next=%2Fapi%2Fitems"`) {
+		t.Fatalf("API client: %d %s", resp.StatusCode, body)
+	}
+	resp, _ = g.do("POST", "/form", "a=b", "Accept: text/html")
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("POST without session: %d, want 401", resp.StatusCode)
+	}
+	// The designation endpoint sends the browser to the flow, query kept.
+	resp, _ = g.do("GET", "/.flowgate/default/authentication/?next=%2Freports", "")
+	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "/.flowgate/flows/default-authentication/?next=%2Freports" {
+		t.Fatalf("designation redirect: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	resp, _ = g.do("GET", "/.flowgate/default/recovery/", "")
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("no recovery flow: %d, want 404", resp.StatusCode)
+	}
+}
+
+func TestLoginProxiesWithIdentityAndLogoutEndsSession(t *testing.T) {
+	g := startGateway(t, "", "")
+	res := g.login("alice", "pw-alice", "/dashboard")
+	if res["type"] != "redirect" || res["to"] != "/dashboard" {
+		t.Fatalf("login result: %v", res)
+	}
+	c := g.sessionCookie()
+	if c == nil {
+		t.Fatal("no session cookie")
+	}
+	status, hdr := g.upstreamHeaders("/dashboard",
+		"Remote-User: mallory", "Remote_User: root", "REMOTE-GROUPS: admins", "remote_email: x@evil.example")
+	if status != 200 {
+		t.Fatalf("proxied request: %d", status)
+	}
+	if got := hdr.Values("Remote-User"); len(got) != 1 || got[0] != "alice" {
+		t.Fatalf("Remote-User = %v (client-sent value must be replaced)", got)
+	}
+	for k := range hdr {
+		if strings.Contains(k, "_") && strings.HasPrefix(strings.ToLower(k), "remote") {
+			t.Fatalf("underscore spelling %s reached the upstream", k)
+		}
+	}
+	if hdr.Get("Remote-Email") != "alice@example.com" || hdr.Get("Remote-Name") != "Alice Example" || hdr.Get("Remote-Groups") != "staff" {
+		t.Fatalf("identity headers: %v", hdr)
+	}
+
+	// Logout runs the invalidation flow, deletes the session and clears the cookie.
+	old := *c
+	resp, _ := g.do("GET", "/.flowgate/logout", "")
+	if resp.StatusCode != http.StatusFound {
+		t.Fatalf("logout: %d", resp.StatusCode)
+	}
+	for i, loc := 0, resp.Header.Get("Location"); i < 5 && loc != "/"; i++ {
+		resp, _ = g.do("GET", loc, "")
+		loc = resp.Header.Get("Location")
+	}
+	if g.sessionCookie() != nil {
+		t.Fatal("session cookie not cleared")
+	}
+	// A replayed old cookie is refused: the server-side session is gone.
+	jar, _ := cookiejar.New(nil)
+	u, _ := url.Parse(base)
+	jar.SetCookies(u, []*http.Cookie{{Name: old.Name, Value: old.Value}})
+	g.tc.Client.Jar = jar
+	if status, _ := g.upstreamHeaders("/dashboard"); status != http.StatusUnauthorized {
+		t.Fatalf("replayed cookie after logout: %d, want 401", status)
+	}
+}
+
+func TestAuthorizationPolicyDenies403WithoutLoop(t *testing.T) {
+	g := startGateway(t, "", "\t\tpolicy staff-only")
+	g.login("bob", "pw-bob", "/")
+	resp, body := g.do("GET", "/admin", "", "Accept: text/html")
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "Staff only.") {
+		t.Fatalf("bob: %d, want a 403 page with the policy message\n%s", resp.StatusCode, body)
+	}
+	if resp.Header.Get("Location") != "" {
+		t.Fatal("a denial must not redirect")
+	}
+	g2 := startGateway(t, "", "\t\tpolicy staff-only")
+	g2.login("alice", "pw-alice", "/")
+	if status, hdr := g2.upstreamHeaders("/admin"); status != 200 || hdr.Get("Remote-User") != "alice" {
+		t.Fatalf("alice: %d", status)
+	}
+}
+
+func TestWrongPasswordKeepsChallenge(t *testing.T) {
+	g := startGateway(t, "", "")
+	res := g.login("alice", "nope", "/")
+	if res["type"] != "challenge" || stage(res) != "password" {
+		t.Fatalf("wrong password: %v", res)
+	}
+	errs, _ := res["errors"].(map[string]any)
+	if errs["password"] == nil {
+		t.Fatalf("no field error: %v", res)
+	}
+	if g.sessionCookie() != nil {
+		t.Fatal("session issued for a wrong password")
+	}
+}
+
+func TestNextValidation(t *testing.T) {
+	g := startGateway(t, "\t\ttrusted_redirect_hosts *.example.com app.example.org", "")
+	cases := []struct{ next, want string }{
+		{"/ok?x=1", "/ok?x=1"},
+		{"//evil.example/x", "/"},
+		{"/\\evil.example", "/"},
+		{"/%2F%2Fevil.example", "/"},
+		{"/%5Cevil.example", "/"},
+		{"https://evil.example/", "/"},
+		{"https://user@app.example.org/", "/"},
+		{"javascript:alert(1)", "/"},
+		{"https://app.example.org/x", "https://app.example.org/x"},
+		{"https://deep.sub.example.com/y", "https://deep.sub.example.com/y"},
+		{"https://evilexample.com/", "/"},
+		{"https://example.com.evil.example/", "/"},
+		{"http://localhost:9080/self", "http://localhost:9080/self"},
+		{"/line\nbreak", "/"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.next, func(t *testing.T) {
+			g.tc.Client.Jar, _ = cookiejar.New(nil)
+			res := g.login("alice", "pw-alice", tc.next)
+			if res["type"] != "redirect" || res["to"] != tc.want {
+				t.Fatalf("next %q: got %v, want redirect to %q", tc.next, res, tc.want)
+			}
+		})
+	}
+}
+
+func TestSessionSurvivesConfigReload(t *testing.T) {
+	g := startGateway(t, "", "")
+	g.login("alice", "pw-alice", "/")
+	jar := g.tc.Client.Jar
+	g.load("\t\texecution_timeout 10m", "") // a new config, same store and keys
+	g.tc.Client.Jar = jar
+	if status, hdr := g.upstreamHeaders("/"); status != 200 || hdr.Get("Remote-User") != "alice" {
+		t.Fatalf("after reload: %d", status)
+	}
+}
+
+func TestVerifyEndpoint(t *testing.T) {
+	g := startGateway(t, "", "")
+	resp, _ := g.do("GET", "/.flowgate/auth/verify", "")
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("verify without session: %d", resp.StatusCode)
+	}
+	g.login("alice", "pw-alice", "/")
+	resp, _ = g.do("GET", "/.flowgate/auth/verify", "")
+	if resp.StatusCode != 200 || resp.Header.Get("Remote-User") != "alice" || resp.Header.Get("Remote-Groups") != "staff" {
+		t.Fatalf("verify: %d %v", resp.StatusCode, resp.Header)
+	}
+}
+
+func TestStaticAssetsAndPageHeaders(t *testing.T) {
+	g := startGateway(t, "", "")
+	resp, body := g.do("GET", "/.flowgate/static/flowgate.css", "")
+	if resp.StatusCode != 200 || !strings.Contains(resp.Header.Get("Content-Type"), "text/css") || !strings.Contains(body, ".card") {
+		t.Fatalf("css: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	resp, body = g.do("GET", "/.flowgate/flows/default-authentication/", "")
+	h := resp.Header
+	if resp.StatusCode != 200 || !strings.Contains(h.Get("Content-Security-Policy"), "frame-ancestors 'none'") ||
+		strings.Contains(h.Get("Content-Security-Policy"), "unsafe-inline") || h.Get("Cache-Control") != "no-store" ||
+		h.Get("Referrer-Policy") != "same-origin" {
+		t.Fatalf("flow page headers: %d %v", resp.StatusCode, h)
+	}
+	for _, want := range []string{`autocomplete="username"`, `<label for="f-uid_field">`, `name="csrf_token"`, "Step 1 of 3", "Sign in"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("page lacks %s", want)
+		}
+	}
+	if strings.Contains(body, "<script") {
+		t.Error("flow page has a script")
+	}
+	_ = time.Second
+}
