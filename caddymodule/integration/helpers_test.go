@@ -93,6 +93,7 @@ func (g *gateway) config(globalExtra, handlerBlock string) string {
 	}
 	return fmt.Sprintf(`{
 	admin localhost:2999
+	persist_config off
 	http_port 9080
 	https_port 9443
 	grace_period 1ns

@@ -1,0 +1,74 @@
+package integration
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func adapt(t *testing.T, name, src string) ([]byte, error) {
+	t.Helper()
+	out, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(src), map[string]any{"filename": name})
+	return out, err
+}
+
+// Caddyfile → JSON for both modules, against golden files (go test -update).
+func TestAdaptGolden(t *testing.T) {
+	files, _ := filepath.Glob("testdata/adapt/*.caddyfile")
+	if len(files) == 0 {
+		t.Fatal("no adapt cases")
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			src, _ := os.ReadFile(f)
+			out, err := adapt(t, f, string(src))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var pretty bytes.Buffer
+			json.Indent(&pretty, out, "", "\t")
+			pretty.WriteByte('\n')
+			golden := strings.TrimSuffix(f, ".caddyfile") + ".json"
+			if *update {
+				os.WriteFile(golden, pretty.Bytes(), 0o644)
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(pretty.Bytes(), want) {
+				t.Fatalf("adapted config differs from %s:\n%s", golden, pretty.String())
+			}
+		})
+	}
+}
+
+// Mistakes in the Caddyfile come out of adapt with the file and line.
+func TestAdaptErrorsNameLine(t *testing.T) {
+	cases := []struct{ name, src, want string }{
+		{"unknown global option", "{\n\tflowgate {\n\t\tstorag bolt\n\t}\n}\n:80 {\n\tflowgate\n}\n", "Caddyfile:3"},
+		{"bad storage", "{\n\tflowgate {\n\t\tstorage postgres\n\t}\n}\n", `unknown storage "postgres" (want bolt or memory), at Caddyfile:3`},
+		{"odd secret keys", "{\n\tflowgate {\n\t\tsecret_keys " + hashKey1 + "\n\t}\n}\n", "Caddyfile:3"},
+		{"short secret key", "{\n\tflowgate {\n\t\tsecret_keys abc def\n\t}\n}\n", "64 hex characters"},
+		{"unknown handler option", ":80 {\n\tflowgate {\n\t\tpolicyy x\n\t}\n}\n", `unknown flowgate option "policyy", at Caddyfile:3`},
+		{"bad designation", ":80 {\n\tflowgate {\n\t\tflow signin x\n\t}\n}\n", `unknown designation "signin"`},
+		{"bad prefix", ":80 {\n\tflowgate {\n\t\tprefix auth\n\t}\n}\n", "Caddyfile:3"},
+		{"bad lifetime", "{\n\tflowgate {\n\t\tcookie {\n\t\t\tlifetime forever\n\t\t}\n\t}\n}\n", "Caddyfile:4"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := adapt(t, "Caddyfile", tc.src)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
