@@ -50,7 +50,9 @@ func (s *password) Challenge(ctx context.Context, sc *flowengine.StageContext) (
 			Key: "password", Type: flowengine.FieldPassword, Label: "Password", Required: true,
 			Autocomplete: "current-password",
 		}},
-		Data: map[string]any{"allow_show_password": s.cfg.AllowShowPassword},
+		// What the user typed at identification, so they see who they sign in as;
+		// it reveals nothing they did not enter themselves.
+		Data: map[string]any{"allow_show_password": s.cfg.AllowShowPassword, "user": identifierOf(sc)},
 	}, nil
 }
 
@@ -116,4 +118,9 @@ func intState(v any) int {
 		return int(n)
 	}
 	return 0
+}
+
+func identifierOf(sc *flowengine.StageContext) string {
+	id, _ := sc.Context[flowengine.CtxPendingUserIdentifier].(string)
+	return id
 }
