@@ -64,6 +64,7 @@ type App struct {
 	logger    *zap.Logger
 	trusted   []string
 	customCSS []byte
+	verified  *verifiedCookies
 	ctx       caddy.Context
 }
 
@@ -125,6 +126,7 @@ const defaultCookieName = "flowgate_session"
 func (a *App) Provision(ctx caddy.Context) error {
 	a.ctx = ctx
 	a.logger = ctx.Logger()
+	a.verified = &verifiedCookies{}
 	if a.Cookie.Name == "" {
 		a.Cookie.Name = defaultCookieName
 	}
@@ -156,7 +158,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		Store:        a.store,
 		Stages:       stages.Types(),
 		Policies:     compilePolicies,
-		ValidateNext: a.validateNext,
+		ValidateNext: flowengine.TrustedNext(a.trusted),
 		ExecutionTTL: time.Duration(a.ExecutionTimeout),
 	})
 	if err != nil {

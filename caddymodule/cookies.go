@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"encoding/json"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/gorilla/securecookie"
@@ -29,17 +30,48 @@ func (a *App) decode(name, value string) ([]byte, bool) {
 }
 
 // sessionID reads the session ID from the cookie; forged, truncated or
-// foreign-key cookies read as no session.
+// foreign-key cookies read as no session. Verified values are remembered, so the
+// HMAC and decryption run once per cookie rather than once per request.
 func (a *App) sessionID(r *http.Request) (string, bool) {
 	c, err := r.Cookie(a.Cookie.Name)
 	if err != nil || c.Value == "" {
 		return "", false
 	}
+	if id, ok := a.verified.get(c.Value); ok {
+		return id, true
+	}
 	id, ok := a.decode(a.Cookie.Name, c.Value)
 	if !ok || len(id) == 0 {
 		return "", false
 	}
+	a.verified.put(c.Value, string(id))
 	return string(id), true
+}
+
+// verifiedCookies maps cookie values that passed verification to session IDs.
+// Only verified values enter, so it cannot be filled with forgeries; it is
+// dropped when full. A new config (new keys) starts a new one.
+type verifiedCookies struct {
+	mu sync.RWMutex
+	m  map[string]string
+}
+
+const maxVerifiedCookies = 100_000
+
+func (v *verifiedCookies) get(value string) (string, bool) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	id, ok := v.m[value]
+	return id, ok
+}
+
+func (v *verifiedCookies) put(value, id string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.m == nil || len(v.m) >= maxVerifiedCookies {
+		v.m = map[string]string{}
+	}
+	v.m[value] = id
 }
 
 func (a *App) setSessionCookie(w http.ResponseWriter, r *http.Request, s *flowengine.Session) error {

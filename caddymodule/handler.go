@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -191,7 +192,7 @@ func (h *Handler) flowRequest(r *http.Request, s *flowengine.Session, u *floweng
 	}
 	ip, _ := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string)
 	if ip == "" {
-		ip = stripPort(r.RemoteAddr)
+		ip, _, _ = net.SplitHostPort(r.RemoteAddr)
 	}
 	return &flowengine.Request{
 		Method: r.Method, Scheme: scheme, Host: r.Host, Path: r.URL.Path, Query: r.URL.Query(),

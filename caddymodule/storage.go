@@ -4,11 +4,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/flowgate/flowgate/flowengine"
 	"github.com/flowgate/flowgate/flowengine/store/bolt"
+	"github.com/flowgate/flowgate/flowengine/store/cache"
 	"github.com/flowgate/flowgate/flowengine/store/memory"
 )
 
@@ -63,6 +65,9 @@ func (a *App) openStore() error {
 	if err != nil {
 		return fmt.Errorf("opening %s store: %w", backend, err)
 	}
-	a.store, a.storeKey = v.(pooledStore).Store, key
+	// Sessions and users are read on every proxied request: serve them from a
+	// cache that every write through this app invalidates, with a 1s TTL bounding
+	// staleness against writers elsewhere.
+	a.store, a.storeKey = cache.New(v.(pooledStore).Store, time.Second, 100_000), key
 	return nil
 }

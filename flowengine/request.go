@@ -1,6 +1,7 @@
 package flowengine
 
 import (
+	"net"
 	"net/url"
 	"strings"
 )
@@ -66,6 +67,61 @@ func isSafePath(p string) bool {
 func hasBadChar(s string) bool {
 	for _, r := range s {
 		if r == '\\' || r < 0x20 || r == 0x7f {
+			return true
+		}
+	}
+	return false
+}
+
+// TrustedNext returns the gateway's validator: a local path (RelativeNext), or an
+// absolute http(s) URL without userinfo whose host is the request's own or matches
+// a trusted host (exact, or "*.example.com" for any name ending in
+// ".example.com"). Everything else is refused, which closes open redirects.
+func TrustedNext(trusted []string) NextValidator {
+	hosts := make([]string, len(trusted))
+	for i, h := range trusted {
+		hosts[i] = strings.ToLower(h)
+	}
+	return func(next string, req *Request) (string, bool) {
+		if strings.HasPrefix(next, "/") {
+			return RelativeNext(next, req)
+		}
+		if len(next) > 4096 || hasBadChar(next) {
+			return "", false
+		}
+		u, err := url.Parse(next)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.User != nil || u.Host == "" || u.Opaque != "" {
+			return "", false
+		}
+		host := strings.ToLower(u.Hostname())
+		if req != nil && host == strings.ToLower(stripPort(req.Host)) {
+			return u.String(), true
+		}
+		if hostTrusted(host, hosts) {
+			return u.String(), true
+		}
+		return "", false
+	}
+}
+
+func stripPort(hostport string) string {
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		return h
+	}
+	return hostport
+}
+
+// hostTrusted matches on a dot boundary, so "*.example.com" does not admit
+// "evilexample.com".
+func hostTrusted(host string, trusted []string) bool {
+	for _, t := range trusted {
+		if suffix, ok := strings.CutPrefix(t, "*"); ok {
+			if strings.HasSuffix(host, suffix) && len(host) > len(suffix) {
+				return true
+			}
+			continue
+		}
+		if host == t {
 			return true
 		}
 	}

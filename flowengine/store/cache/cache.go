@@ -1,0 +1,182 @@
+// Package cache wraps a Store with a short-lived in-process cache of sessions and
+// users, the two reads every proxied request makes. Writes through the wrapper
+// invalidate at once; entries also expire after a TTL, which bounds how stale a
+// cache can be when another process writes to a shared store.
+package cache
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/flowgate/flowgate/flowengine"
+)
+
+// Store is a caching flowengine.Store.
+type Store struct {
+	flowengine.Store
+	ttl   time.Duration
+	limit int
+	now   func() time.Time
+
+	mu       sync.RWMutex
+	sessions map[string]sessionEntry
+	byUser   map[string]map[string]struct{}
+	users    map[string]userEntry
+}
+
+type sessionEntry struct {
+	s       flowengine.Session
+	fetched time.Time
+}
+
+type userEntry struct {
+	u       *flowengine.User
+	fetched time.Time
+}
+
+// New wraps inner. ttl bounds staleness (e.g. 1s); limit bounds the number of
+// cached sessions and of cached users (the cache is dropped when full).
+func New(inner flowengine.Store, ttl time.Duration, limit int) *Store {
+	s := &Store{Store: inner, ttl: ttl, limit: limit, now: time.Now}
+	s.reset()
+	return s
+}
+
+func (s *Store) reset() {
+	s.sessions = map[string]sessionEntry{}
+	s.byUser = map[string]map[string]struct{}{}
+	s.users = map[string]userEntry{}
+}
+
+// GetSession implements flowengine.SessionStore from the cache when fresh.
+func (s *Store) GetSession(ctx context.Context, id string) (*flowengine.Session, error) {
+	now := s.now()
+	s.mu.RLock()
+	e, ok := s.sessions[id]
+	s.mu.RUnlock()
+	if ok && now.Sub(e.fetched) < s.ttl {
+		if !now.Before(e.s.ExpiresAt) {
+			return nil, flowengine.ErrNotFound
+		}
+		c := e.s
+		return &c, nil
+	}
+	sess, err := s.Store.GetSession(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	if len(s.sessions) >= s.limit {
+		s.sessions, s.byUser = map[string]sessionEntry{}, map[string]map[string]struct{}{}
+	}
+	s.sessions[id] = sessionEntry{s: *sess, fetched: now}
+	ids := s.byUser[sess.UserID]
+	if ids == nil {
+		ids = map[string]struct{}{}
+		s.byUser[sess.UserID] = ids
+	}
+	ids[id] = struct{}{}
+	s.mu.Unlock()
+	return sess, nil
+}
+
+// GetUser implements flowengine.UserStore from the cache when fresh.
+func (s *Store) GetUser(ctx context.Context, id string) (*flowengine.User, error) {
+	now := s.now()
+	s.mu.RLock()
+	e, ok := s.users[id]
+	s.mu.RUnlock()
+	if ok && now.Sub(e.fetched) < s.ttl {
+		return copyUser(e.u), nil
+	}
+	u, err := s.Store.GetUser(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	if len(s.users) >= s.limit {
+		s.users = map[string]userEntry{}
+	}
+	s.users[id] = userEntry{u: copyUser(u), fetched: now}
+	s.mu.Unlock()
+	return u, nil
+}
+
+// copyUser keeps callers from changing the cached user; attributes are shared
+// read-only.
+func copyUser(u *flowengine.User) *flowengine.User {
+	c := *u
+	c.Groups = append([]string(nil), u.Groups...)
+	return &c
+}
+
+func (s *Store) forgetSession(id string) {
+	s.mu.Lock()
+	if e, ok := s.sessions[id]; ok {
+		delete(s.byUser[e.s.UserID], id)
+	}
+	delete(s.sessions, id)
+	s.mu.Unlock()
+}
+
+func (s *Store) forgetUser(id string, sessions bool) {
+	s.mu.Lock()
+	delete(s.users, id)
+	if sessions {
+		for sid := range s.byUser[id] {
+			delete(s.sessions, sid)
+		}
+		delete(s.byUser, id)
+	}
+	s.mu.Unlock()
+}
+
+// TouchSession implements flowengine.SessionStore.
+func (s *Store) TouchSession(ctx context.Context, id string, lastSeen, expiresAt time.Time) error {
+	err := s.Store.TouchSession(ctx, id, lastSeen, expiresAt)
+	s.forgetSession(id)
+	return err
+}
+
+// DeleteSession implements flowengine.SessionStore.
+func (s *Store) DeleteSession(ctx context.Context, id string) error {
+	s.forgetSession(id) // before and after, so no reader re-caches it in between
+	err := s.Store.DeleteSession(ctx, id)
+	s.forgetSession(id)
+	return err
+}
+
+// DeleteUserSessions implements flowengine.SessionStore.
+func (s *Store) DeleteUserSessions(ctx context.Context, userID string, keep ...string) error {
+	s.forgetUser(userID, true)
+	err := s.Store.DeleteUserSessions(ctx, userID, keep...)
+	s.forgetUser(userID, true)
+	return err
+}
+
+// UpdateUser implements flowengine.UserStore.
+func (s *Store) UpdateUser(ctx context.Context, u *flowengine.User) error {
+	err := s.Store.UpdateUser(ctx, u)
+	s.forgetUser(u.ID, false)
+	return err
+}
+
+// DeleteUser implements flowengine.UserStore.
+func (s *Store) DeleteUser(ctx context.Context, id string) error {
+	s.forgetUser(id, true)
+	err := s.Store.DeleteUser(ctx, id)
+	s.forgetUser(id, true)
+	return err
+}
+
+// ApplyConfig implements flowengine.ConfigStore; seed users may have changed.
+func (s *Store) ApplyConfig(ctx context.Context, cfg *flowengine.Config, users []*flowengine.User) error {
+	err := s.Store.ApplyConfig(ctx, cfg, users)
+	s.mu.Lock()
+	s.users = map[string]userEntry{}
+	s.mu.Unlock()
+	return err
+}
+
+var _ flowengine.Store = (*Store)(nil)
