@@ -32,11 +32,12 @@ func init() {
 Offline subcommands read files: validate, convert, keygen.
 Online subcommands talk to a running gateway's admin endpoint (--address,
 default Caddy's): import, export, user add|passwd|list|delete|sessions|revoke.`,
-		CobraFunc: buildCommand,
+		CobraFunc: BuildCommand,
 	})
 }
 
-func buildCommand(cmd *cobra.Command) {
+// BuildCommand adds the flowgate subcommands to cmd (exported for tests).
+func BuildCommand(cmd *cobra.Command) {
 	var address string
 	cmd.PersistentFlags().StringVar(&address, "address", "", "admin API address of the running gateway (default: Caddy's)")
 	admin := func(method, uri string, body io.Reader, contentType string) ([]byte, error) {

@@ -390,3 +390,26 @@ func TestFlashShownOnce(t *testing.T) {
 		t.Fatalf("flash: first %v, second %v", first.Response.Errors, second.Response.Errors)
 	}
 }
+
+// An unknown user's attempt costs what a known user's does: the dummy hash takes
+// the algorithm and cost of the hashes actually in use.
+func TestDummyHashFollowsRealCost(t *testing.T) {
+	bc, _ := bcrypt.GenerateFromPassword([]byte("x"), 10)
+	flowengine.VerifyPassword(string(bc), "y") // a real user's verification sets the shape
+	timeIt := func(f func()) time.Duration {
+		best := time.Hour
+		for i := 0; i < 3; i++ {
+			start := time.Now()
+			f()
+			if d := time.Since(start); d < best {
+				best = d
+			}
+		}
+		return best
+	}
+	known := timeIt(func() { flowengine.VerifyPassword(string(bc), "y") })
+	unknown := timeIt(func() { flowengine.DummyVerify("y") })
+	if unknown < known/2 || unknown > known*2 {
+		t.Fatalf("dummy verification %v vs real %v: an unknown user is distinguishable", unknown, known)
+	}
+}

@@ -50,6 +50,7 @@ func VerifyPassword(hash, password string) (bool, error) {
 	}
 	switch {
 	case strings.HasPrefix(hash, "$2a$"), strings.HasPrefix(hash, "$2b$"), strings.HasPrefix(hash, "$2y$"):
+		defer rememberShape(hash)
 		err := bcrypt.CompareHashAndPassword([]byte(hash), []byte(password))
 		if errors.Is(err, bcrypt.ErrMismatchedHashAndPassword) {
 			return false, nil
@@ -59,6 +60,7 @@ func VerifyPassword(hash, password string) (bool, error) {
 		}
 		return true, nil
 	case strings.HasPrefix(hash, "$argon2id$"):
+		defer rememberShape(hash)
 		return verifyArgon2(hash, password)
 	}
 	return false, ErrBadHash
@@ -91,18 +93,70 @@ func verifyArgon2(hash, password string) (bool, error) {
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }
 
+// Dummy hashes mimic the last real hash verified (same algorithm and cost), so
+// that an unknown user costs as much as a known one whatever the store holds.
 var (
-	dummyOnce sync.Once
-	dummyHash string
+	dummyMu     sync.Mutex
+	dummyShape  = "argon2id"
+	dummyHashes = map[string]string{}
 )
+
+// hashShape is the algorithm and cost part of a hash: "$2a$14" or
+// "$argon2id$v=19$m=47104,t=1,p=1".
+func hashShape(hash string) string {
+	parts := strings.Split(hash, "$")
+	switch {
+	case len(parts) >= 4 && strings.HasPrefix(parts[1], "2"):
+		return "$" + parts[1] + "$" + parts[2]
+	case len(parts) == 6 && parts[1] == "argon2id":
+		return strings.Join(parts[:4], "$")
+	}
+	return ""
+}
+
+func rememberShape(hash string) {
+	if shape := hashShape(hash); shape != "" {
+		dummyMu.Lock()
+		dummyShape = shape
+		dummyMu.Unlock()
+	}
+}
+
+func dummyFor(shape string) string {
+	dummyMu.Lock()
+	defer dummyMu.Unlock()
+	if h, ok := dummyHashes[shape]; ok {
+		return h
+	}
+	var h string
+	parts := strings.Split(shape, "$")
+	if len(parts) == 3 && strings.HasPrefix(parts[1], "2") {
+		var cost int
+		fmt.Sscanf(parts[2], "%d", &cost)
+		if b, err := bcrypt.GenerateFromPassword([]byte("flowgate-dummy-password"), cost); err == nil {
+			h = string(b)
+		}
+	} else if len(parts) == 4 {
+		var m, t uint32
+		var p uint8
+		if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &m, &t, &p); err == nil && t > 0 && p > 0 && m <= 4<<20 {
+			h = encodeArgon2("flowgate-dummy-password", []byte("flowgate-dummy-s"), t, m, p)
+		}
+	}
+	if h == "" {
+		h = encodeArgon2("flowgate-dummy-password", []byte("flowgate-dummy-s"), argonTime, argonMemory, argonThreads)
+	}
+	dummyHashes[shape] = h
+	return h
+}
 
 // DummyVerify spends the time of a real verification so that an unknown user
 // cannot be told from a known one by how long a login takes.
 func DummyVerify(password string) {
-	dummyOnce.Do(func() {
-		dummyHash, _ = HashPassword("flowgate-dummy-password")
-	})
-	_, _ = VerifyPassword(dummyHash, password)
+	dummyMu.Lock()
+	shape := dummyShape
+	dummyMu.Unlock()
+	_, _ = VerifyPassword(dummyFor(shape), password)
 }
 
 // TestHash returns an argon2id hash with the lowest cost, for tests and
