@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2/caddytest"
 
@@ -73,6 +74,7 @@ func TestExampleCaddyfileServesDemo(t *testing.T) {
 
 	tc := caddytest.NewTester(t)
 	tc.InitServer(string(raw), "json")
+	tc.Client.Timeout = 60 * time.Second // a real argon2id hash, under -race
 	g := &gateway{t: t, tc: tc}
 	const site = "http://localhost:8080"
 	get := func(path string) (int, string) {
