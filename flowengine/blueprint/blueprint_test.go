@@ -20,7 +20,6 @@ import (
 var update = flag.Bool("update", false, "rewrite golden files")
 
 func newEngine(t testing.TB) *flowengine.Engine {
-	t.Helper()
 	e, err := flowengine.New(flowengine.Options{
 		Store:  memory.New(nil),
 		Stages: stages.Types(),
@@ -33,7 +32,7 @@ func newEngine(t testing.TB) *flowengine.Engine {
 		},
 	})
 	if err != nil {
-		t.Fatal(err)
+		panic(err)
 	}
 	return e
 }
