@@ -20,6 +20,7 @@ import (
 	"github.com/flowgate/flowgate/flowengine"
 	"github.com/flowgate/flowgate/flowengine/blueprint"
 	"github.com/flowgate/flowgate/flowengine/stages"
+	"github.com/flowgate/flowgate/flowengine/store/cache"
 	"github.com/flowgate/flowgate/policies"
 	"github.com/flowgate/flowgate/templates"
 )
@@ -57,7 +58,7 @@ type App struct {
 	SMTP *SMTPConfig `json:"smtp,omitempty"`
 
 	engine    *flowengine.Engine
-	store     flowengine.Store
+	store     *cache.Store
 	storeKey  string
 	codecs    []securecookie.Codec
 	pages     *templates.Pages

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -40,7 +41,7 @@ type Handler struct {
 
 	app    *App
 	logger *zap.Logger
-	strip  map[string]bool
+	strip  []string // identity header names, folded by headerKey
 }
 
 // HeaderNames are the identity headers sent upstream.
@@ -86,10 +87,12 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	def(&h.Headers.Email, "Remote-Email")
 	def(&h.Headers.Name, "Remote-Name")
 	def(&h.Headers.Groups, "Remote-Groups")
-	h.strip = map[string]bool{}
+	h.strip = nil
 	for _, n := range []string{"Remote-User", "Remote-Email", "Remote-Name", "Remote-Groups",
 		h.Headers.User, h.Headers.Email, h.Headers.Name, h.Headers.Groups} {
-		h.strip[headerKey(n)] = true
+		if k := headerKey(n); !slices.Contains(h.strip, k) {
+			h.strip = append(h.strip, k)
+		}
 	}
 	return nil
 }
@@ -138,7 +141,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	return h.protect(w, r, next)
 }
 
-// session resolves the request's session and user. No cookie, a forged cookie or
+// session resolves the request's session and user, shared read-only values from
+// the store cache. No cookie, a forged cookie or
 // an unknown or expired session is (nil, nil, nil); a store failure is an error,
 // and callers fail closed.
 func (h *Handler) session(ctx context.Context, r *http.Request) (*flowengine.Session, *flowengine.User, error) {
@@ -146,15 +150,7 @@ func (h *Handler) session(ctx context.Context, r *http.Request) (*flowengine.Ses
 	if !ok {
 		return nil, nil, nil
 	}
-	st := h.app.store
-	sess, err := st.GetSession(ctx, id)
-	if errors.Is(err, flowengine.ErrNotFound) {
-		return nil, nil, nil
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-	user, err := st.GetUser(ctx, sess.UserID)
+	sess, user, err := h.app.store.SessionUser(ctx, id)
 	if errors.Is(err, flowengine.ErrNotFound) {
 		return nil, nil, nil
 	}

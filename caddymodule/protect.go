@@ -49,7 +49,7 @@ func (h *Handler) protect(w http.ResponseWriter, r *http.Request, next caddyhttp
 // client cannot impersonate) and sets the real ones and the placeholders.
 func (h *Handler) setIdentity(r *http.Request, u *flowengine.User) {
 	for k := range r.Header {
-		if h.strip[headerKey(k)] {
+		if h.isIdentityHeader(k) {
 			delete(r.Header, k)
 		}
 	}
@@ -117,3 +117,29 @@ func (h *Handler) forbidden(w http.ResponseWriter, r *http.Request, msg string) 
 }
 
 func wantsHTML(r *http.Request) bool { return strings.Contains(r.Header.Get("Accept"), "text/html") }
+
+// isIdentityHeader reports whether k is one of the identity headers in any case
+// and with '_' for '-' (proxies may map one to the other). It runs for every
+// request header, so it does not allocate.
+func (h *Handler) isIdentityHeader(k string) bool {
+	for _, name := range h.strip {
+		if len(name) != len(k) {
+			continue
+		}
+		same := true
+		for i := 0; i < len(k) && same; i++ {
+			a, b := k[i], name[i]
+			if a == '_' {
+				a = '-'
+			}
+			if 'A' <= a && a <= 'Z' {
+				a += 'a' - 'A'
+			}
+			same = a == b
+		}
+		if same {
+			return true
+		}
+	}
+	return false
+}

@@ -26,7 +26,7 @@ type Store struct {
 }
 
 type sessionEntry struct {
-	s       flowengine.Session
+	s       *flowengine.Session // never changed once cached
 	fetched time.Time
 }
 
@@ -59,7 +59,7 @@ func (s *Store) GetSession(ctx context.Context, id string) (*flowengine.Session,
 		if !now.Before(e.s.ExpiresAt) {
 			return nil, flowengine.ErrNotFound
 		}
-		c := e.s
+		c := *e.s
 		return &c, nil
 	}
 	sess, err := s.Store.GetSession(ctx, id)
@@ -70,7 +70,8 @@ func (s *Store) GetSession(ctx context.Context, id string) (*flowengine.Session,
 	if len(s.sessions) >= s.limit {
 		s.sessions, s.byUser = map[string]sessionEntry{}, map[string]map[string]struct{}{}
 	}
-	s.sessions[id] = sessionEntry{s: *sess, fetched: now}
+	cached := *sess
+	s.sessions[id] = sessionEntry{s: &cached, fetched: now}
 	ids := s.byUser[sess.UserID]
 	if ids == nil {
 		ids = map[string]struct{}{}
@@ -180,3 +181,33 @@ func (s *Store) ApplyConfig(ctx context.Context, cfg *flowengine.Config, users [
 }
 
 var _ flowengine.Store = (*Store)(nil)
+
+// SessionUser returns a live session and its user for read-only use: the values
+// may be shared with other callers and must not be changed. It is the per-request
+// path of the gateway, so a cache hit allocates nothing.
+func (s *Store) SessionUser(ctx context.Context, id string) (*flowengine.Session, *flowengine.User, error) {
+	now := s.now()
+	s.mu.RLock()
+	se, okS := s.sessions[id]
+	var ue userEntry
+	okU := false
+	if okS {
+		ue, okU = s.users[se.s.UserID]
+	}
+	s.mu.RUnlock()
+	if okS && okU && now.Sub(se.fetched) < s.ttl && now.Sub(ue.fetched) < s.ttl {
+		if !now.Before(se.s.ExpiresAt) {
+			return nil, nil, flowengine.ErrNotFound
+		}
+		return se.s, ue.u, nil
+	}
+	sess, err := s.GetSession(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	u, err := s.GetUser(ctx, sess.UserID)
+	if err != nil {
+		return nil, nil, err
+	}
+	return sess, u, nil
+}

@@ -49,3 +49,23 @@ func TestInvalidation(t *testing.T) {
 		t.Fatalf("cache outlived its TTL: %v", err)
 	}
 }
+
+func TestSessionUserSeesRevocation(t *testing.T) {
+	ctx := context.Background()
+	c := cache.New(memory.New(nil), time.Hour, 1000)
+	c.CreateUser(ctx, &flowengine.User{ID: "u", Username: "u", IsActive: true, Groups: []string{"g"}})
+	c.CreateSession(ctx, &flowengine.Session{ID: "s", UserID: "u", ExpiresAt: time.Now().Add(time.Hour)})
+	for i := 0; i < 2; i++ { // a miss, then a hit
+		s, u, err := c.SessionUser(ctx, "s")
+		if err != nil || s.ID != "s" || u.Username != "u" {
+			t.Fatalf("lookup %d: %v %v %v", i, s, u, err)
+		}
+	}
+	c.DeleteSession(ctx, "s")
+	if _, _, err := c.SessionUser(ctx, "s"); !errors.Is(err, flowengine.ErrNotFound) {
+		t.Fatalf("after logout: %v", err)
+	}
+	if _, _, err := c.SessionUser(ctx, "missing"); !errors.Is(err, flowengine.ErrNotFound) {
+		t.Fatalf("unknown session: %v", err)
+	}
+}
