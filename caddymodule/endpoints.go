@@ -44,9 +44,9 @@ func (h *Handler) serveFlowgate(w http.ResponseWriter, r *http.Request) error {
 	case strings.HasPrefix(rest, "/default/"):
 		return h.byDesignation(w, r, strings.Trim(strings.TrimPrefix(rest, "/default/"), "/"))
 	case strings.HasPrefix(rest, "/flows/"):
-		return h.serveFlowHTML(w, r, strings.Trim(strings.TrimPrefix(rest, "/flows/"), "/"))
+		return h.flowEndpoint(w, r, strings.Trim(strings.TrimPrefix(rest, "/flows/"), "/"), h.serveFlowHTML)
 	case strings.HasPrefix(rest, "/api/v1/flows/"):
-		return h.serveFlowAPI(w, r, strings.Trim(strings.TrimPrefix(rest, "/api/v1/flows/"), "/"))
+		return h.flowEndpoint(w, r, strings.Trim(strings.TrimPrefix(rest, "/api/v1/flows/"), "/"), h.serveFlowAPI)
 	}
 	if strings.HasPrefix(rest, "/api/") {
 		return writeJSON(w, http.StatusNotFound, apiError("no such endpoint"))

@@ -30,9 +30,10 @@ func (h *Handler) step(r *http.Request, slug string, fr *flowengine.Request) (*f
 	return h.app.engine.Start(ctx, slug, fr)
 }
 
-// serveFlowHTML is the HTML flow executor: GET shows the current stage, POST
-// submits its form and redirects (303) to the next page.
-func (h *Handler) serveFlowHTML(w http.ResponseWriter, r *http.Request, slug string) error {
+// flowEndpoint does what both flow executors need first: the method check and
+// the caller's session (a store failure is a 503, never a way past).
+func (h *Handler) flowEndpoint(w http.ResponseWriter, r *http.Request, slug string,
+	serve func(http.ResponseWriter, *http.Request, string, *flowengine.Request) error) error {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead && r.Method != http.MethodPost {
 		return h.methodNotAllowed(w, r)
 	}
@@ -41,7 +42,12 @@ func (h *Handler) serveFlowHTML(w http.ResponseWriter, r *http.Request, slug str
 		h.logger.Error("session lookup failed", zap.Error(err))
 		return h.unavailable(w, r)
 	}
-	fr := h.flowRequest(r, sess, user)
+	return serve(w, r, slug, h.flowRequest(r, sess, user))
+}
+
+// serveFlowHTML is the HTML flow executor: GET shows the current stage, POST
+// submits its form and redirects (303) to the next page.
+func (h *Handler) serveFlowHTML(w http.ResponseWriter, r *http.Request, slug string, fr *flowengine.Request) error {
 	if r.Method != http.MethodPost {
 		res, err := h.step(r, slug, fr)
 		if err != nil {
@@ -115,17 +121,9 @@ func (h *Handler) respondHTML(w http.ResponseWriter, r *http.Request, slug strin
 }
 
 // serveFlowAPI is the JSON flow executor of the HTTP contract.
-func (h *Handler) serveFlowAPI(w http.ResponseWriter, r *http.Request, slug string) error {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead && r.Method != http.MethodPost {
-		return h.methodNotAllowed(w, r)
-	}
-	sess, user, err := h.session(r.Context(), r)
-	if err != nil {
-		h.logger.Error("session lookup failed", zap.Error(err))
-		return h.unavailable(w, r)
-	}
-	fr := h.flowRequest(r, sess, user)
+func (h *Handler) serveFlowAPI(w http.ResponseWriter, r *http.Request, slug string, fr *flowengine.Request) error {
 	var res *flowengine.Result
+	var err error
 	if r.Method != http.MethodPost {
 		if res, err = h.step(r, slug, fr); err != nil {
 			return h.flowError(w, r, err, false)
