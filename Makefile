@@ -13,9 +13,9 @@ vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
 
-# Debian's Chromium for the browser test.
+# Debian's Chromium for the browser test, redis-server for the Redis tests.
 deps:
-	@scripts/install-deps.sh chromium
+	@scripts/install-deps.sh chromium redis-server
 
 # Go benchmarks, then a wrk load comparison of plain reverse_proxy against a
 # flowgate-protected route with a valid session.

@@ -1,0 +1,120 @@
+package redis_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/flowgate/flowgate/flowengine"
+	"github.com/flowgate/flowgate/flowengine/store/redis"
+	"github.com/flowgate/flowgate/flowengine/store/redis/redistest"
+	"github.com/flowgate/flowgate/flowengine/store/storetest"
+)
+
+func client(addr string) goredis.UniversalClient {
+	return goredis.NewUniversalClient(&goredis.UniversalOptions{Addrs: []string{addr},
+		DialTimeout: 200 * time.Millisecond, ReadTimeout: 200 * time.Millisecond, MaxRetries: -1})
+}
+
+func TestConformance(t *testing.T) {
+	srv := redistest.Start(t)
+	n := 0
+	storetest.Run(t, func(t *testing.T, c *flowengine.ManualClock) flowengine.Store {
+		n++
+		s, err := redis.New(redis.Options{Client: client(srv.Addr), Prefix: "{t" + flowengine.NewID()[:8] + "}:", Clock: c})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
+
+// Two stores on one Redis are two replicas: what one writes the other sees, and
+// usernames stay unique across them.
+func TestReplicasShareState(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx := context.Background()
+	a, _ := redis.New(redis.Options{Client: client(srv.Addr)})
+	b, _ := redis.New(redis.Options{Client: client(srv.Addr)})
+	defer a.Close()
+	defer b.Close()
+	if err := a.CreateUser(ctx, &flowengine.User{ID: "1", Username: "Zoe", Email: "z@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.CreateUser(ctx, &flowengine.User{ID: "2", Username: "zoe"}); !errors.Is(err, flowengine.ErrConflict) {
+		t.Fatalf("same username on the other replica: %v", err)
+	}
+	if u, err := b.GetUserByEmail(ctx, "Z@EXAMPLE.COM"); err != nil || u.ID != "1" {
+		t.Fatalf("user written on A not seen on B: %v", err)
+	}
+	for i := 0; i < 3; i++ {
+		a.IncrCounter(ctx, "ip:1", time.Minute)
+		b.IncrCounter(ctx, "ip:1", time.Minute)
+	}
+	if n, _ := a.GetCounter(ctx, "ip:1"); n != 6 {
+		t.Fatalf("counters not shared: %d", n)
+	}
+	got := make(chan string, 1)
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	b.Subscribe(sctx, func(m string) { got <- m })
+	time.Sleep(100 * time.Millisecond)
+	a.ApplyConfig(ctx, &flowengine.Config{}, nil)
+	select {
+	case m := <-got:
+		if m != "config" {
+			t.Fatalf("notice %q", m)
+		}
+	case <-time.After(time.Second):
+		t.Fatal("change notice not received within 1s")
+	}
+}
+
+// A Redis outage is ErrUnavailable (callers fail closed), and the store recovers
+// by itself; with append-only persistence a restart keeps users.
+func TestOutageAndPersistence(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx := context.Background()
+	s, _ := redis.New(redis.Options{Client: client(srv.Addr)})
+	defer s.Close()
+	if err := s.CreateUser(ctx, &flowengine.User{ID: "1", Username: "kept"}); err != nil {
+		t.Fatal(err)
+	}
+	srv.Stop()
+	if _, err := s.GetSession(ctx, "x"); !errors.Is(err, flowengine.ErrUnavailable) {
+		t.Fatalf("during outage: %v, want ErrUnavailable", err)
+	}
+	srv.Restart()
+	var err error
+	for i := 0; i < 20; i++ {
+		if _, err = s.GetUserByUsername(ctx, "kept"); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("after restart: %v", err)
+	}
+}
+
+func BenchmarkSessionLookup(b *testing.B) {
+	srv := redistest.Start(b)
+	ctx := context.Background()
+	s, _ := redis.New(redis.Options{Client: client(srv.Addr)})
+	defer s.Close()
+	sess := &flowengine.Session{ID: flowengine.NewID(), UserID: flowengine.NewID(), CreatedAt: time.Now(), LastSeen: time.Now(),
+		ExpiresAt: time.Now().Add(time.Hour), ClientIP: "192.0.2.10", UserAgent: "Mozilla/5.0 (X11; Linux x86_64)", AuthMethods: []string{"password"}}
+	if err := s.CreateSession(ctx, sess); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := s.GetSession(ctx, sess.ID); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
