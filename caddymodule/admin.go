@@ -51,6 +51,9 @@ func serveAdmin(w http.ResponseWriter, r *http.Request) error {
 	if app == nil {
 		return apiErr(http.StatusServiceUnavailable, "the flowgate app is not running")
 	}
+	if !app.ready.Load() {
+		return apiErr(http.StatusServiceUnavailable, "the flowgate store is unreachable")
+	}
 	parts := strings.Split(strings.Trim(strings.TrimPrefix(r.URL.Path, "/flowgate/"), "/"), "/")
 	ctx := r.Context()
 	switch {

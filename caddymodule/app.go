@@ -21,6 +21,7 @@ import (
 	"github.com/flowgate/flowgate/flowengine/blueprint"
 	"github.com/flowgate/flowgate/flowengine/stages"
 	"github.com/flowgate/flowgate/flowengine/store/cache"
+	fgredis "github.com/flowgate/flowgate/flowengine/store/redis"
 	"github.com/flowgate/flowgate/policies"
 	"github.com/flowgate/flowgate/templates"
 )
@@ -58,7 +59,10 @@ type App struct {
 	SMTP *SMTPConfig `json:"smtp,omitempty"`
 
 	engine    *flowengine.Engine
+	raw       flowengine.Store // the backend itself, without the cache
 	store     *cache.Store
+	ready     *atomic.Bool // false while a Redis store could not be reached at start
+	stop      context.CancelFunc
 	storeKey  string
 	codecs    []securecookie.Codec
 	pages     *templates.Pages
@@ -75,6 +79,25 @@ type StorageConfig struct {
 	Backend string `json:"backend,omitempty"`
 	// Path of the bolt file (default: flowgate.db in Caddy's data directory).
 	Path string `json:"path,omitempty"`
+	// URL of Redis: redis://[user:password@]host:port[/db], or rediss:// for TLS.
+	URL string `json:"url,omitempty"`
+	// Addresses of more Redis nodes: with them the client is a Cluster client, or
+	// a Sentinel client when MasterName is set (the URL's host is one of them).
+	Addresses []string `json:"addresses,omitempty"`
+	// MasterName is the Sentinel master's name.
+	MasterName string `json:"master_name,omitempty"`
+	// Password overrides the URL's.
+	Password string `json:"password,omitempty"`
+	// TLS turns TLS on even for a redis:// URL.
+	TLS bool `json:"tls,omitempty"`
+	// Prefix of every Redis key (default "{flowgate}:"); keep one {hash tag}.
+	Prefix string `json:"prefix,omitempty"`
+	// PoolSize is the connection pool size per node (default: go-redis's, 10 per CPU).
+	PoolSize int `json:"pool_size,omitempty"`
+	// DialTimeout (default 2s) and ReadTimeout (default 1s, also for writes)
+	// bound how long a request waits for Redis before it is answered 503.
+	DialTimeout caddy.Duration `json:"dial_timeout,omitempty"`
+	ReadTimeout caddy.Duration `json:"read_timeout,omitempty"`
 }
 
 // CookieConfig configures the session cookie.
@@ -128,6 +151,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.ctx = ctx
 	a.logger = ctx.Logger()
 	a.verified = &verifiedCookies{}
+	a.ready = new(atomic.Bool)
 	if a.Cookie.Name == "" {
 		a.Cookie.Name = defaultCookieName
 	}
@@ -166,14 +190,85 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return err
 	}
 	a.engine = engine
-	bg := context.Background()
-	if err := engine.Reload(bg); err != nil {
+	bg, cancel := context.WithCancel(context.Background())
+	a.stop = cancel
+	err = a.bringUp(bg)
+	if err == nil {
+		a.ready.Store(true)
+	} else if errors.Is(err, flowengine.ErrUnavailable) {
+		// A gateway that starts while Redis is down serves 503s and keeps trying,
+		// rather than failing the whole Caddy config.
+		a.logger.Warn("store unreachable at start; serving 503 and retrying", zap.Error(err))
+		go a.retryBringUp(bg)
+	} else {
+		cancel()
 		return err
 	}
-	if err := a.applyBlueprints(bg); err != nil {
+	if rs, ok := a.raw.(*fgredis.Store); ok {
+		a.followReplicas(bg, rs)
+	}
+	return nil
+}
+
+// followReplicas keeps this replica in step with the others: a logout, revoke or
+// user change elsewhere drops the cached entry here at once (the cache TTL is
+// only the fallback), and an imported blueprint is reloaded and recompiled.
+func (a *App) followReplicas(ctx context.Context, rs *fgredis.Store) {
+	a.store.OnInvalidate = func(kind, id string) {
+		if err := rs.Notify(context.Background(), kind+":"+id); err != nil {
+			a.logger.Warn("publishing invalidation", zap.Error(err))
+		}
+	}
+	rs.Subscribe(ctx, func(msg string) {
+		kind, id, _ := strings.Cut(msg, ":")
+		switch kind {
+		case "session":
+			a.store.ForgetSession(id)
+		case "user":
+			a.store.ForgetUser(id)
+		case "config":
+			if !a.ready.Load() {
+				return
+			}
+			if err := a.engine.Reload(ctx); err != nil {
+				a.logger.Error("reloading flows after a change notice", zap.Error(err))
+			}
+		}
+	})
+}
+
+// bringUp loads the flows, applies the blueprints and loads the keys.
+func (a *App) bringUp(ctx context.Context) error {
+	if err := a.engine.Reload(ctx); err != nil {
 		return err
 	}
-	return a.loadKeys()
+	if err := a.applyBlueprints(ctx); err != nil {
+		return err
+	}
+	return a.loadKeys(ctx)
+}
+
+// retryBringUp retries bringUp with backoff (1s doubling to 30s) until it works
+// or the config is unloaded.
+func (a *App) retryBringUp(ctx context.Context) {
+	wait := time.Second
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		err := a.bringUp(ctx)
+		if err == nil {
+			a.ready.Store(true)
+			a.logger.Info("store reachable again; flowgate is serving")
+			return
+		}
+		a.logger.Warn("store still unreachable", zap.Error(err), zap.Duration("retry_in", wait))
+		if wait *= 2; wait > 30*time.Second {
+			wait = 30 * time.Second
+		}
+	}
 }
 
 func compilePolicies(m map[string]string) (flowengine.PolicyEvaluator, error) {
@@ -236,6 +331,9 @@ func (a *App) Stop() error {
 
 // Cleanup releases the store (closed when no config uses it any more).
 func (a *App) Cleanup() error {
+	if a.stop != nil {
+		a.stop()
+	}
 	if a.storeKey != "" {
 		_, err := storePool.Delete(a.storeKey)
 		return err
@@ -250,12 +348,19 @@ func (a *App) Engine() *flowengine.Engine { return a.engine }
 const keysStorageKey = "flowgate/secret_keys.json"
 
 // loadKeys builds the cookie codecs from configured keys, or from keys generated
-// once and persisted in Caddy's storage so restarts keep sessions.
-func (a *App) loadKeys() error {
+// once and persisted (in Caddy's storage, or in Redis for replicas) so restarts
+// keep sessions.
+func (a *App) loadKeys(ctx context.Context) error {
 	pairs := a.SecretKeys
 	if len(pairs) == 0 {
 		var err error
-		if pairs, err = a.storedKeys(); err != nil {
+		if rs, ok := a.raw.(*fgredis.Store); ok {
+			// Replicas must share keys, or a cookie from one fails on another.
+			pairs, err = rs.SharedKeys(ctx, func() []string { h, b := NewKeyPair(); return []string{h, b} })
+		} else {
+			pairs, err = a.storedKeys()
+		}
+		if err != nil {
 			return err
 		}
 	}

@@ -21,7 +21,16 @@ func init() {
 // parseGlobal reads the global options block:
 //
 //	flowgate {
-//	    storage bolt [<path>] | memory
+//	    storage bolt [<path>] | memory | redis <url> {
+//	        addresses <host:port>...
+//	        master_name <name>
+//	        password <password>
+//	        tls
+//	        prefix <key-prefix>
+//	        pool_size <n>
+//	        dial_timeout <duration>
+//	        read_timeout <duration>
+//	    }
 //	    blueprints <file or dir>...
 //	    cookie {
 //	        name     <name>
@@ -66,9 +75,15 @@ func parseGlobal(d *caddyfile.Dispenser, _ any) (any, error) {
 					}
 				case "memory":
 				case "redis":
-					return nil, d.Errf("storage redis is not available in this build yet")
+					if !d.NextArg() {
+						return nil, d.Errf("storage redis wants a URL: redis://host:port[/db]")
+					}
+					app.Storage.URL = d.Val()
+					if err := parseRedisBlock(d, app.Storage); err != nil {
+						return nil, err
+					}
 				default:
-					return nil, d.Errf("unknown storage %q (want bolt or memory)", d.Val())
+					return nil, d.Errf("unknown storage %q (want bolt, memory or redis)", d.Val())
 				}
 				if d.NextArg() {
 					return nil, d.ArgErr()
@@ -167,6 +182,57 @@ func parseGlobal(d *caddyfile.Dispenser, _ any) (any, error) {
 		}
 	}
 	return httpcaddyfile.App{Name: "flowgate", Value: caddyconfig.JSON(app, nil)}, nil
+}
+
+func parseRedisBlock(d *caddyfile.Dispenser, s *StorageConfig) error {
+	for d.NextBlock(1) {
+		key := d.Val()
+		switch key {
+		case "tls":
+			s.TLS = true
+			continue
+		case "addresses":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.ArgErr()
+			}
+			s.Addresses = append(s.Addresses, args...)
+			continue
+		}
+		if !d.NextArg() {
+			return d.ArgErr()
+		}
+		switch key {
+		case "master_name":
+			s.MasterName = d.Val()
+		case "password":
+			s.Password = d.Val()
+		case "prefix":
+			s.Prefix = d.Val()
+		case "pool_size":
+			n, err := strconv.Atoi(d.Val())
+			if err != nil || n <= 0 {
+				return d.Errf("pool_size: %q is not a positive number", d.Val())
+			}
+			s.PoolSize = n
+		case "dial_timeout", "read_timeout":
+			dur, err := caddy.ParseDuration(d.Val())
+			if err != nil || dur <= 0 {
+				return d.Errf("%s: %q is not a positive duration", key, d.Val())
+			}
+			if key == "dial_timeout" {
+				s.DialTimeout = caddy.Duration(dur)
+			} else {
+				s.ReadTimeout = caddy.Duration(dur)
+			}
+		default:
+			return d.Errf("unknown redis option %q", key)
+		}
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+	}
+	return nil
 }
 
 func parseSMTP(d *caddyfile.Dispenser) (*SMTPConfig, error) {

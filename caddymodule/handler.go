@@ -100,6 +100,10 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 // Validate checks pinned flows and the authorization policy against the loaded
 // configuration.
 func (h *Handler) Validate() error {
+	if !h.app.ready.Load() {
+		// The store is unreachable; flows load when it comes back.
+		return nil
+	}
 	for d, slug := range h.Flows {
 		if !validDesignation(d) {
 			return fmt.Errorf("flow %s: unknown designation", d)
@@ -135,6 +139,9 @@ func headerKey(name string) string {
 
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if !h.app.ready.Load() {
+		return h.unavailable(w, r) // fail closed until the store is reachable
+	}
 	if r.URL.Path == h.Prefix || strings.HasPrefix(r.URL.Path, h.Prefix+"/") {
 		return h.serveFlowgate(w, r)
 	}

@@ -1,17 +1,21 @@
 package caddymodule
 
 import (
+	"crypto/tls"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/flowgate/flowgate/flowengine"
 	"github.com/flowgate/flowgate/flowengine/store/bolt"
 	"github.com/flowgate/flowgate/flowengine/store/cache"
 	"github.com/flowgate/flowgate/flowengine/store/memory"
+	fgredis "github.com/flowgate/flowgate/flowengine/store/redis"
 )
 
 // storePool shares open stores across config reloads: a reload must neither
@@ -57,7 +61,18 @@ func (a *App) openStore() error {
 		key = "memory"
 		construct = func() (caddy.Destructor, error) { return pooledStore{memory.New(nil)}, nil }
 	case "redis":
-		return fmt.Errorf("storage redis: not available in this build yet; use bolt or memory")
+		opts, err := a.Storage.redisOptions()
+		if err != nil {
+			return err
+		}
+		key = "redis:" + strings.Join(opts.Addrs, ",") + "/" + fmt.Sprint(opts.DB) + "/" + a.Storage.Prefix
+		construct = func() (caddy.Destructor, error) {
+			s, err := fgredis.New(fgredis.Options{Client: goredis.NewUniversalClient(opts), Prefix: a.Storage.Prefix})
+			if err != nil {
+				return nil, err
+			}
+			return pooledStore{s}, nil
+		}
 	default:
 		return fmt.Errorf("storage: unknown backend %q (want bolt, memory or redis)", backend)
 	}
@@ -66,8 +81,50 @@ func (a *App) openStore() error {
 		return fmt.Errorf("opening %s store: %w", backend, err)
 	}
 	// Sessions and users are read on every proxied request: serve them from a
-	// cache that every write through this app invalidates, with a 1s TTL bounding
-	// staleness against writers elsewhere.
-	a.store, a.storeKey = cache.New(v.(pooledStore).Store, time.Second, 100_000), key
+	// cache that every write through this app invalidates (and, on Redis, every
+	// replica's, by change notice), with a TTL bounding staleness if a notice is
+	// lost: a revocation is seen everywhere in under a second.
+	a.raw = v.(pooledStore).Store
+	a.store, a.storeKey = cache.New(a.raw, cacheTTL, 100_000), key
 	return nil
+}
+
+const cacheTTL = 750 * time.Millisecond
+
+// redisOptions builds the client options from the URL and the block's settings.
+func (c *StorageConfig) redisOptions() (*goredis.UniversalOptions, error) {
+	if c.URL == "" {
+		return nil, fmt.Errorf("storage redis: a URL is required (redis://host:port/db or rediss://…)")
+	}
+	base, err := goredis.ParseURL(c.URL)
+	if err != nil {
+		return nil, fmt.Errorf("storage redis: %w", err)
+	}
+	opts := &goredis.UniversalOptions{
+		Addrs:      append([]string{base.Addr}, c.Addresses...),
+		DB:         base.DB,
+		Username:   base.Username,
+		Password:   base.Password,
+		TLSConfig:  base.TLSConfig,
+		MasterName: c.MasterName,
+		PoolSize:   c.PoolSize,
+		// Fail fast: a request waits for Redis at most this long before a 503.
+		DialTimeout:  2 * time.Second,
+		ReadTimeout:  time.Second,
+		WriteTimeout: time.Second,
+		MaxRetries:   1,
+	}
+	if c.Password != "" {
+		opts.Password = c.Password
+	}
+	if c.TLS && opts.TLSConfig == nil {
+		opts.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	if c.DialTimeout > 0 {
+		opts.DialTimeout = time.Duration(c.DialTimeout)
+	}
+	if c.ReadTimeout > 0 {
+		opts.ReadTimeout, opts.WriteTimeout = time.Duration(c.ReadTimeout), time.Duration(c.ReadTimeout)
+	}
+	return opts, nil
 }

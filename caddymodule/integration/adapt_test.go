@@ -55,7 +55,7 @@ func TestAdaptGolden(t *testing.T) {
 func TestAdaptErrorsNameLine(t *testing.T) {
 	cases := []struct{ name, src, want string }{
 		{"unknown global option", "{\n\tflowgate {\n\t\tstorag bolt\n\t}\n}\n:80 {\n\tflowgate\n}\n", "Caddyfile:3"},
-		{"bad storage", "{\n\tflowgate {\n\t\tstorage postgres\n\t}\n}\n", `unknown storage "postgres" (want bolt or memory), at Caddyfile:3`},
+		{"bad storage", "{\n\tflowgate {\n\t\tstorage postgres\n\t}\n}\n", `unknown storage "postgres" (want bolt, memory or redis), at Caddyfile:3`},
 		{"odd secret keys", "{\n\tflowgate {\n\t\tsecret_keys " + hashKey1 + "\n\t}\n}\n", "Caddyfile:3"},
 		{"short secret key", "{\n\tflowgate {\n\t\tsecret_keys abc def\n\t}\n}\n", "64 hex characters"},
 		{"unknown handler option", ":80 {\n\tflowgate {\n\t\tpolicyy x\n\t}\n}\n", `unknown flowgate option "policyy", at Caddyfile:3`},

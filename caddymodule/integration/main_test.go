@@ -5,9 +5,21 @@ package integration
 import (
 	"os"
 	"testing"
+
+	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 )
 
+var self string
+
 func TestMain(m *testing.M) {
+	// Run as a second gateway process (the Redis replica test starts one).
+	if cfg := os.Getenv("FLOWGATE_CHILD_CADDYFILE"); cfg != "" {
+		os.Args = []string{"caddy", "run", "--config", cfg, "--adapter", "caddyfile"}
+		caddycmd.Main()
+		return
+	}
+	// caddytest rewrites os.Args; remember how to start this binary again.
+	self, _ = os.Executable()
 	// Caddy writes its config autosave and data (keys, bolt file) here, never
 	// into the developer's home.
 	dir, err := os.MkdirTemp("", "flowgate-integration-")

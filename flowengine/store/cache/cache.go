@@ -19,6 +19,11 @@ type Store struct {
 	limit int
 	now   func() time.Time
 
+	// OnInvalidate, if set, is told of every session ("session", id) and user
+	// ("user", id) this cache drops because of a write, so other processes
+	// sharing the store can drop theirs (ForgetSession, ForgetUser).
+	OnInvalidate func(kind, id string)
+
 	mu       sync.RWMutex
 	sessions map[string]sessionEntry
 	byUser   map[string]map[string]struct{}
@@ -133,6 +138,18 @@ func (s *Store) forgetUser(id string, sessions bool) {
 	s.mu.Unlock()
 }
 
+// ForgetSession drops a cached session (another process changed it).
+func (s *Store) ForgetSession(id string) { s.forgetSession(id) }
+
+// ForgetUser drops a cached user and the user's cached sessions.
+func (s *Store) ForgetUser(id string) { s.forgetUser(id, true) }
+
+func (s *Store) tell(kind, id string) {
+	if s.OnInvalidate != nil {
+		s.OnInvalidate(kind, id)
+	}
+}
+
 // TouchSession implements flowengine.SessionStore.
 func (s *Store) TouchSession(ctx context.Context, id string, lastSeen, expiresAt time.Time) error {
 	err := s.Store.TouchSession(ctx, id, lastSeen, expiresAt)
@@ -145,6 +162,7 @@ func (s *Store) DeleteSession(ctx context.Context, id string) error {
 	s.forgetSession(id) // before and after, so no reader re-caches it in between
 	err := s.Store.DeleteSession(ctx, id)
 	s.forgetSession(id)
+	s.tell("session", id)
 	return err
 }
 
@@ -153,6 +171,7 @@ func (s *Store) DeleteUserSessions(ctx context.Context, userID string, keep ...s
 	s.forgetUser(userID, true)
 	err := s.Store.DeleteUserSessions(ctx, userID, keep...)
 	s.forgetUser(userID, true)
+	s.tell("user", userID)
 	return err
 }
 
@@ -160,6 +179,7 @@ func (s *Store) DeleteUserSessions(ctx context.Context, userID string, keep ...s
 func (s *Store) UpdateUser(ctx context.Context, u *flowengine.User) error {
 	err := s.Store.UpdateUser(ctx, u)
 	s.forgetUser(u.ID, false)
+	s.tell("user", u.ID)
 	return err
 }
 
@@ -168,6 +188,7 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	s.forgetUser(id, true)
 	err := s.Store.DeleteUser(ctx, id)
 	s.forgetUser(id, true)
+	s.tell("user", id)
 	return err
 }
 

@@ -149,3 +149,21 @@ func (s *Store) Subscribe(ctx context.Context, fn func(msg string)) {
 		}
 	}()
 }
+
+// SharedKeys returns the cookie keys every replica uses: the first replica to
+// ask stores generate()'s keys, the others read them.
+func (s *Store) SharedKeys(ctx context.Context, generate func() []string) ([]string, error) {
+	raw, _ := json.Marshal(generate())
+	if err := s.c.SetNX(ctx, s.k("secret_keys"), raw, 0).Err(); err != nil {
+		return nil, wrap("store keys", err)
+	}
+	stored, err := s.c.Get(ctx, s.k("secret_keys")).Bytes()
+	if err != nil {
+		return nil, wrap("load keys", err)
+	}
+	var keys []string
+	if err := json.Unmarshal(stored, &keys); err != nil || len(keys) < 2 {
+		return nil, fmt.Errorf("stored secret keys are unreadable")
+	}
+	return keys, nil
+}
