@@ -23,7 +23,7 @@ func init() {
 
 // AdminAPI serves flowgate's operations on Caddy's admin endpoint under /flowgate/:
 // flows (list, export, import) and users (list, add, password, delete, sessions,
-// revoke). It acts on the running flowgate app.
+// revoke, unlock). It acts on the running flowgate app.
 type AdminAPI struct{}
 
 // CaddyModule returns the Caddy module information.
@@ -237,6 +237,11 @@ func adminUsers(ctx context.Context, w http.ResponseWriter, r *http.Request, app
 		}
 		sort.Slice(out, func(i, j int) bool { return out[i].Created.Before(out[j].Created) })
 		return writeJSON(w, http.StatusOK, out)
+	case len(rest) == 2 && rest[1] == "unlock" && r.Method == http.MethodPost:
+		if err := app.regulator.Unlock(ctx, u.Username); err != nil {
+			return apiErr(http.StatusServiceUnavailable, "unlocking: %v", err)
+		}
+		return writeJSON(w, http.StatusOK, map[string]string{"unlocked": u.Username})
 	case len(rest) == 2 && rest[1] == "sessions" && r.Method == http.MethodDelete:
 		if err := st.DeleteUserSessions(ctx, u.ID); err != nil {
 			return apiErr(http.StatusServiceUnavailable, "revoking sessions: %v", err)

@@ -60,6 +60,7 @@ type App struct {
 
 	engine    *flowengine.Engine
 	raw       flowengine.Store // the backend itself, without the cache
+	regulator *flowengine.CounterRegulator
 	store     *cache.Store
 	ready     *atomic.Bool // false while a Redis store could not be reached at start
 	stop      context.CancelFunc
@@ -179,12 +180,14 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err := a.openStore(); err != nil {
 		return err
 	}
+	a.regulator = flowengine.NewRegulator(a.store)
 	engine, err := flowengine.New(flowengine.Options{
 		Store:        a.store,
 		Stages:       stages.Types(),
 		Policies:     compilePolicies,
 		ValidateNext: flowengine.TrustedNext(a.trusted),
 		ExecutionTTL: time.Duration(a.ExecutionTimeout),
+		Services:     flowengine.Services{Regulator: a.regulator},
 	})
 	if err != nil {
 		return err

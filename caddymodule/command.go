@@ -31,7 +31,7 @@ func init() {
 		Long: `
 Offline subcommands read files: validate, convert, keygen.
 Online subcommands talk to a running gateway's admin endpoint (--address,
-default Caddy's): import, export, user add|passwd|list|delete|sessions|revoke.`,
+default Caddy's): import, export, user add|passwd|list|delete|sessions|revoke|unlock.`,
 		CobraFunc: BuildCommand,
 	})
 }
@@ -202,6 +202,7 @@ func userCommand(admin func(method, uri string, body io.Reader, contentType stri
 		simple("delete <username>", "Deletes a user and their sessions", http.MethodDelete, "", 1),
 		simple("sessions <username>", "Lists a user's sessions", http.MethodGet, "/sessions", 1),
 		simple("revoke <username>", "Ends every session of a user", http.MethodDelete, "/sessions", 1),
+		simple("unlock <username>", "Lifts a brute-force lock on a user", http.MethodPost, "/unlock", 1),
 	)
 	return user
 }

@@ -71,20 +71,24 @@ func newEnvOn(t testing.TB, st flowengine.Store, clock *flowengine.ManualClock, 
 	if err := e.Reload(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	var set blueprint.Set
 	for i, doc := range yamlDocs {
 		bp, err := blueprint.Parse("test"+string(rune('a'+i))+".yaml", []byte(doc))
 		if err != nil {
 			t.Fatal(err)
 		}
-		set = append(set, bp)
-	}
-	if len(set) > 0 {
-		if err := set.Apply(context.Background(), e); err != nil {
+		if err := bp.Apply(context.Background(), e); err != nil {
 			t.Fatal(err)
 		}
 	}
 	return &env{t: t, engine: e, store: st, clock: clock}
+}
+
+func applyYAML(e *flowengine.Engine, doc string) error {
+	bp, err := blueprint.Parse("test.yaml", []byte(doc))
+	if err != nil {
+		return err
+	}
+	return bp.Apply(context.Background(), e)
 }
 
 // lowCostHash is an argon2id hash cheap enough for tests and benchmarks.

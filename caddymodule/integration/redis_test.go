@@ -185,6 +185,28 @@ func TestRedisReplicas(t *testing.T) {
 		t.Fatalf("user from A logging in on B: %v", res)
 	}
 
+	// Brute force spread over both replicas counts once: five failures, half on
+	// each, lock the user everywhere (the right password too); unlock lifts it.
+	for i := 0; i < 5; i++ {
+		site := base
+		if i%2 == 1 {
+			site = baseB
+		}
+		loginAt(&gateway{t: t, tc: caddytest.NewTester(t)}, site, "bob", "wrong")
+	}
+	for _, site := range []string{base, baseB} {
+		res := loginAt(&gateway{t: t, tc: caddytest.NewTester(t)}, site, "bob", "pw-bob")
+		if res["type"] == "redirect" || !strings.Contains(fmt.Sprint(res["messages"]), "Too many failed attempts") {
+			t.Fatalf("%s after spread-out failures: %v", site, res)
+		}
+	}
+	if status, _ := adminDo(t, "POST", "/flowgate/users/bob/unlock", "", ""); status != 200 {
+		t.Fatalf("unlock: %d", status)
+	}
+	if res := loginAt(&gateway{t: t, tc: caddytest.NewTester(t)}, baseB, "bob", "pw-bob"); res["type"] != "redirect" {
+		t.Fatalf("after unlock: %v", res)
+	}
+
 	// Redis goes away: protected routes and flow pages answer 503, never let through.
 	if res := g.login("alice", "pw-alice", "/"); res["type"] != "redirect" {
 		t.Fatalf("login again: %v", res)
