@@ -20,7 +20,7 @@ deps:
 # Go benchmarks, then a wrk load comparison of plain reverse_proxy against a
 # flowgate-protected route with a valid session.
 bench:
-	@scripts/install-deps.sh wrk
+	@scripts/install-deps.sh wrk redis-server
 	$(GO) test -run '^$$' -bench . -benchmem ./flowengine/... ./policies/
 	scripts/bench.sh
 

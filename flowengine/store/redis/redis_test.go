@@ -118,3 +118,37 @@ func BenchmarkSessionLookup(b *testing.B) {
 		}
 	}
 }
+
+// Bytes stored per session and per user, as the README's sizing uses them.
+func TestMemoryPerRecord(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx := context.Background()
+	c := client(srv.Addr)
+	s, _ := redis.New(redis.Options{Client: c})
+	defer s.Close()
+	u := &flowengine.User{ID: flowengine.NewID(), Username: "someone.long@example", Email: "someone.long@example.com",
+		Name: "Some One", IsActive: true, PasswordHash: "$argon2id$v=19$m=47104,t=1,p=1$Sp2YFo55Eh/EAzwT1jTCyw$mLe6gRWoWVPLunzpsjxvHEmOPZfnqhQQePqy+kNjhf4",
+		Groups: []string{"staff", "dev"}, CreatedAt: time.Now()}
+	if err := s.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	sess := &flowengine.Session{ID: flowengine.NewID(), UserID: u.ID, CreatedAt: time.Now(), LastSeen: time.Now(),
+		ExpiresAt: time.Now().Add(24 * time.Hour), ClientIP: "2001:db8::1234", AuthMethods: []string{"password"},
+		UserAgent: "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0 Safari/537.36"}
+	if err := s.CreateSession(ctx, sess); err != nil {
+		t.Fatal(err)
+	}
+	usage := func(key string) int64 {
+		n, err := c.MemoryUsage(ctx, redis.DefaultPrefix+key).Result()
+		if err != nil {
+			t.Fatalf("MEMORY USAGE %s: %v", key, err)
+		}
+		return n
+	}
+	sessionBytes := usage("s:"+sess.ID) + usage("us:"+u.ID)/2 // the index set, shared by a user's sessions
+	userBytes := usage("u:"+u.ID) + usage("un:"+flowengine.NormalizeKey(u.Username)) + usage("ue:"+flowengine.NormalizeKey(u.Email))
+	t.Logf("per session ≈ %d bytes, per user ≈ %d bytes (MEMORY USAGE)", sessionBytes, userBytes)
+	if sessionBytes > 1024 || userBytes > 1536 {
+		t.Fatalf("records grew: session %d bytes, user %d bytes", sessionBytes, userBytes)
+	}
+}
