@@ -98,28 +98,25 @@ func parseGlobal(d *caddyfile.Dispenser, _ any) (any, error) {
 				if d.NextArg() {
 					return nil, d.ArgErr()
 				}
-				for d.NextBlock(1) {
-					key := d.Val()
-					if !d.NextArg() {
-						return nil, d.ArgErr()
-					}
+				err := eachOption(d, func(key, v string) error {
 					switch key {
 					case "name":
-						app.Cookie.Name = d.Val()
+						app.Cookie.Name = v
 					case "domain":
-						app.Cookie.Domain = d.Val()
+						app.Cookie.Domain = v
 					case "lifetime":
-						dur, err := caddy.ParseDuration(d.Val())
+						dur, err := caddy.ParseDuration(v)
 						if err != nil || dur <= 0 {
-							return nil, d.Errf("cookie lifetime: %q is not a positive duration", d.Val())
+							return d.Errf("cookie lifetime: %q is not a positive duration", v)
 						}
 						app.Cookie.Lifetime = caddy.Duration(dur)
 					default:
-						return nil, d.Errf("unknown cookie option %q", key)
+						return d.Errf("unknown cookie option %q", key)
 					}
-					if d.NextArg() {
-						return nil, d.ArgErr()
-					}
+					return nil
+				})
+				if err != nil {
+					return nil, err
 				}
 			case "secret_keys":
 				args := d.RemainingArgs()
@@ -149,21 +146,21 @@ func parseGlobal(d *caddyfile.Dispenser, _ any) (any, error) {
 				app.ExecutionTimeout = caddy.Duration(dur)
 			case "branding":
 				app.Branding = &Branding{}
-				for d.NextBlock(1) {
-					key := d.Val()
-					if !d.NextArg() {
-						return nil, d.ArgErr()
-					}
+				err := eachOption(d, func(key, v string) error {
 					switch key {
 					case "name":
-						app.Branding.Name = d.Val()
+						app.Branding.Name = v
 					case "logo_url":
-						app.Branding.LogoURL = d.Val()
+						app.Branding.LogoURL = v
 					case "css_file":
-						app.Branding.CSSFile = d.Val()
+						app.Branding.CSSFile = v
 					default:
-						return nil, d.Errf("unknown branding option %q", key)
+						return d.Errf("unknown branding option %q", key)
 					}
+					return nil
+				})
+				if err != nil {
+					return nil, err
 				}
 			case "templates":
 				if !d.NextArg() {
@@ -237,38 +234,50 @@ func parseRedisBlock(d *caddyfile.Dispenser, s *StorageConfig) error {
 
 func parseSMTP(d *caddyfile.Dispenser) (*SMTPConfig, error) {
 	s := &SMTPConfig{}
-	for d.NextBlock(1) {
-		key := d.Val()
-		if !d.NextArg() {
-			return nil, d.ArgErr()
-		}
+	err := eachOption(d, func(key, v string) error {
 		switch key {
 		case "host":
-			s.Host = d.Val()
+			s.Host = v
 		case "port":
-			p, err := strconv.Atoi(d.Val())
+			p, err := strconv.Atoi(v)
 			if err != nil || p <= 0 || p > 65535 {
-				return nil, d.Errf("smtp port: %q is not a port number", d.Val())
+				return d.Errf("smtp port: %q is not a port number", v)
 			}
 			s.Port = p
 		case "username":
-			s.Username = d.Val()
+			s.Username = v
 		case "password":
-			s.Password = d.Val()
+			s.Password = v
 		case "tls":
-			switch d.Val() {
-			case "none", "starttls", "tls":
-				s.TLS = d.Val()
-			default:
-				return nil, d.Errf("smtp tls: want none, starttls or tls")
+			if v != "none" && v != "starttls" && v != "tls" {
+				return d.Errf("smtp tls: want none, starttls or tls")
 			}
+			s.TLS = v
 		case "from":
-			s.From = d.Val()
+			s.From = v
 		default:
-			return nil, d.Errf("unknown smtp option %q", key)
+			return d.Errf("unknown smtp option %q", key)
+		}
+		return nil
+	})
+	return s, err
+}
+
+// eachOption reads a sub-block of "key value" lines, one value each.
+func eachOption(d *caddyfile.Dispenser, set func(key, value string) error) error {
+	for d.NextBlock(1) {
+		key := d.Val()
+		if !d.NextArg() {
+			return d.ArgErr()
+		}
+		if err := set(key, d.Val()); err != nil {
+			return err
+		}
+		if d.NextArg() {
+			return d.ArgErr()
 		}
 	}
-	return s, nil
+	return nil
 }
 
 // parseHandler reads the site directive:

@@ -126,14 +126,7 @@ func BuildCommand(cmd *cobra.Command) {
 				return errors.New("--flow is required")
 			}
 			out, err := admin(http.MethodGet, "/flowgate/flows/"+url.PathEscape(flow)+"/export?format="+url.QueryEscape(format), nil, "")
-			if err != nil {
-				return err
-			}
-			if msg := apiErrorMessage(out); msg != "" {
-				return errors.New(msg)
-			}
-			_, err = c.OutOrStdout().Write(out)
-			return err
+			return printResult(c, out, err)
 		},
 	}
 	export.Flags().StringVar(&flow, "flow", "", "flow slug")
