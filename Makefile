@@ -7,7 +7,7 @@ export XDG_DATA_HOME   := $(TMP)/data
 .PHONY: test vet deps bench run fuzz clean
 
 test: deps vet
-	$(GO) test -race -timeout 30m ./...
+	$(GO) test -race -count=1 -timeout 30m ./...
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
