@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/flowgate/flowgate/flowengine"
 	"github.com/flowgate/flowgate/templates"
@@ -169,6 +170,10 @@ func (h *Handler) applyResult(w http.ResponseWriter, r *http.Request, slug strin
 		if rec.Error != "" {
 			h.logger.Warn("policy evaluation failed", zap.String("flow", slug), zap.String("scope", rec.Scope),
 				zap.String("binding", rec.Binding), zap.String("error", rec.Error), zap.Bool("outcome", rec.Outcome))
+		} else if ce := h.logger.Check(zapcore.DebugLevel, "policy evaluated"); ce != nil {
+			// Why a stage ran or was skipped, for an operator debugging a flow.
+			ce.Write(zap.String("flow", slug), zap.String("scope", rec.Scope), zap.String("binding", rec.Binding),
+				zap.Bool("outcome", rec.Outcome), zap.Strings("messages", rec.Messages), zap.Duration("took", rec.Duration))
 		}
 	}
 	h.app.setFlowExecution(w, r, h.Prefix, slug, res.ExecutionID)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 )
 
@@ -70,5 +71,25 @@ func TestAdaptErrorsNameLine(t *testing.T) {
 				t.Fatalf("error %v, want it to contain %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// A bad blueprint fails `caddy validate` (Provision) naming its file and line.
+func TestValidateReportsBlueprintLine(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("version: 1\nflows:\n  - slug: x\n    designation: authentication\n    stages: [{stage: missing, order: 1}]\n"), 0o644)
+	src := "{\n\tflowgate {\n\t\tstorage memory\n\t\tblueprints " + bad + "\n\t}\n}\n:9999 {\n\tflowgate\n}\n"
+	out, err := adapt(t, "Caddyfile", src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg caddy.Config
+	if err := json.Unmarshal(out, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	err = caddy.Validate(&cfg)
+	if err == nil || !strings.Contains(err.Error(), bad+`:3: flow x: stages[0]: unknown stage "missing"`) {
+		t.Fatalf("validate: %v", err)
 	}
 }

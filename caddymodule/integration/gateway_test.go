@@ -2,6 +2,7 @@ package integration
 
 import (
 	"net/http"
+	"os"
 	"net/http/cookiejar"
 	"net/url"
 	"strings"
@@ -59,6 +60,10 @@ func TestLoginProxiesWithIdentityAndLogoutEndsSession(t *testing.T) {
 	}
 	if hdr.Get("Remote-Email") != "alice@example.com" || hdr.Get("Remote-Name") != "Alice Example" || hdr.Get("Remote-Groups") != "staff" {
 		t.Fatalf("identity headers: %v", hdr)
+	}
+	// The placeholders reach other handlers (here reverse_proxy's header_up).
+	if hdr.Get("X-Auth-Id") != "alice" || hdr.Get("X-Auth-Groups") != "staff" {
+		t.Fatalf("placeholders: X-Auth-Id %q, X-Auth-Groups %q", hdr.Get("X-Auth-Id"), hdr.Get("X-Auth-Groups"))
 	}
 
 	// Logout runs the invalidation flow, deletes the session and clears the cookie.
@@ -191,4 +196,22 @@ func TestStaticAssetsAndPageHeaders(t *testing.T) {
 		t.Error("flow page has a script")
 	}
 	_ = time.Second
+}
+
+func TestBranding(t *testing.T) {
+	css := t.TempDir() + "/brand.css"
+	if err := os.WriteFile(css, []byte(".card { border-top: 4px solid rebeccapurple; }"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	g := startGateway(t, "\t\tbranding {\n\t\t\tname \"Acme Corp\"\n\t\t\tlogo_url https://acme.example/logo.svg\n\t\t\tcss_file "+css+"\n\t\t}", "")
+	_, page := g.do("GET", "/.flowgate/flows/default-authentication/", "")
+	for _, want := range []string{`<title>Sign in · Acme Corp</title>`, `src="https://acme.example/logo.svg" alt="Acme Corp"`, `href="/.flowgate/static/custom.css"`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %s", want)
+		}
+	}
+	resp, body := g.do("GET", "/.flowgate/static/custom.css", "")
+	if resp.StatusCode != 200 || !strings.Contains(body, "rebeccapurple") {
+		t.Fatalf("custom css: %d %s", resp.StatusCode, body)
+	}
 }

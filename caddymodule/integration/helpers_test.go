@@ -105,7 +105,10 @@ func (g *gateway) config(globalExtra, handlerBlock string) string {
 }
 http://localhost:9080 {
 	flowgate %s
-	reverse_proxy %s
+	reverse_proxy %s {
+		header_up X-Auth-Id {http.auth.user.id}
+		header_up X-Auth-Groups {http.auth.user.groups}
+	}
 }
 `, filepath.Join(g.dir, "flowgate.db"), g.seed, globalExtra, handlerBlock, strings.TrimPrefix(g.up.URL, "http://"))
 }
