@@ -2,9 +2,9 @@ package integration
 
 import (
 	"net/http"
-	"os"
 	"net/http/cookiejar"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 	"time"
