@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -8,6 +9,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/flowgate/flowgate/caddymodule"
 )
 
 func TestProtectedSiteRedirectsBrowsersAndRefusesAPIClients(t *testing.T) {
@@ -213,5 +218,41 @@ func TestBranding(t *testing.T) {
 	resp, body := g.do("GET", "/.flowgate/static/custom.css", "")
 	if resp.StatusCode != 200 || !strings.Contains(body, "rebeccapurple") {
 		t.Fatalf("custom css: %d %s", resp.StatusCode, body)
+	}
+}
+
+// A session slides forward with use, written at most once a minute.
+func TestSlidingSessionRefresh(t *testing.T) {
+	g := startGateway(t, "", "")
+	g.login("alice", "pw-alice", "/")
+	appIface, err := caddy.ActiveContext().App("flowgate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := appIface.(*caddymodule.App).Engine().Store()
+	ctx := context.Background()
+	u, _ := st.GetUserByUsername(ctx, "alice")
+	list, _ := st.ListUserSessions(ctx, u.ID)
+	if len(list) != 1 {
+		t.Fatalf("%d sessions", len(list))
+	}
+	s := list[0]
+	// Pretend the last activity was two minutes ago, with ten minutes left.
+	past := time.Now().Add(-2 * time.Minute)
+	if err := st.TouchSession(ctx, s.ID, past, past.Add(12*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if status, _ := g.upstreamHeaders("/"); status != 200 {
+		t.Fatalf("request: %d", status)
+	}
+	after, _ := st.GetSession(ctx, s.ID)
+	if time.Since(after.LastSeen) > 5*time.Second || time.Until(after.ExpiresAt) < 11*time.Minute {
+		t.Fatalf("not refreshed: last seen %v, expires in %v", after.LastSeen, time.Until(after.ExpiresAt))
+	}
+	// Within the minute, requests do not write again.
+	g.upstreamHeaders("/")
+	again, _ := st.GetSession(ctx, s.ID)
+	if !again.LastSeen.Equal(after.LastSeen) {
+		t.Fatal("session written twice within a minute")
 	}
 }
