@@ -98,12 +98,6 @@ func (e *Engine) Reload(ctx context.Context) error {
 	return nil
 }
 
-// Check validates and compiles a configuration without applying it.
-func (e *Engine) Check(cfg *Config) error {
-	_, err := e.compile(cfg)
-	return err
-}
-
 // Apply merges cfg into the live configuration (upsert by slug or name), validates
 // the result, stores it together with the users in one atomic step and makes it
 // live. On error nothing was changed.

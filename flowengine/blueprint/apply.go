@@ -105,13 +105,6 @@ func (s Set) Apply(ctx context.Context, e *flowengine.Engine) error {
 	return s.locate(e.Apply(ctx, cfg, users))
 }
 
-// Check validates the set against the engine's live configuration without
-// applying anything.
-func (s Set) Check(e *flowengine.Engine) error {
-	cfg, _ := s.merged()
-	return s.locate(e.Check(flowengine.Merge(e.Config(), cfg)))
-}
-
 // Apply imports one blueprint.
 func (bp *Blueprint) Apply(ctx context.Context, e *flowengine.Engine) error {
 	return Set{bp}.Apply(ctx, e)

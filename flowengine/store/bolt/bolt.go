@@ -90,9 +90,6 @@ func (s *Store) Close() error {
 	return s.db.Close()
 }
 
-// Path returns the file's path.
-func (s *Store) Path() string { return s.db.Path() }
-
 func (s *Store) sweepLoop(every time.Duration) {
 	defer s.wg.Done()
 	t := time.NewTicker(every)

@@ -74,14 +74,8 @@ func New(opts Options) (*Store, error) {
 	return &Store{c: opts.Client, prefix: opts.Prefix, clock: opts.Clock}, nil
 }
 
-// Client returns the underlying client.
-func (s *Store) Client() goredis.UniversalClient { return s.c }
-
 // Close closes the client.
 func (s *Store) Close() error { return s.c.Close() }
-
-// Ping checks that Redis answers.
-func (s *Store) Ping(ctx context.Context) error { return wrap("ping", s.c.Ping(ctx).Err()) }
 
 func (s *Store) k(parts ...string) string { return s.prefix + strings.Join(parts, "") }
 
