@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -34,8 +35,9 @@ type Options struct {
 // Engine plans and executes flows. It is safe for concurrent use; a configuration
 // change swaps the compiled configuration atomically.
 type Engine struct {
-	opts   Options
-	loaded atomic.Pointer[loaded]
+	opts    Options
+	loaded  atomic.Pointer[loaded]
+	applyMu sync.Mutex // one Apply at a time, so none loses another's entries
 }
 
 // loaded is a validated, compiled configuration.
@@ -102,7 +104,14 @@ func (e *Engine) Reload(ctx context.Context) error {
 // the result, stores it together with the users in one atomic step and makes it
 // live. On error nothing was changed.
 func (e *Engine) Apply(ctx context.Context, cfg *Config, users []*User) error {
-	merged := Merge(e.loaded.Load().cfg, cfg)
+	e.applyMu.Lock()
+	defer e.applyMu.Unlock()
+	// Merge onto what the store holds, which another replica may have changed.
+	base, err := e.opts.Store.LoadConfig(ctx)
+	if err != nil {
+		return fmt.Errorf("loading flow configuration: %w", err)
+	}
+	merged := Merge(base, cfg)
 	l, err := e.compile(merged)
 	if err != nil {
 		return err
