@@ -125,9 +125,11 @@ for i in $(seq "$rounds"); do
 	hdr_sum=$(awk -v a="${hdr_sum:-0}" -v b="$h_rps" 'BEGIN{print a+b}')
 	plain_sum=$(awk -v a="$plain_sum" -v b="$p_rps" 'BEGIN{print a+b}')
 	prot_sum=$(awk -v a="$prot_sum" -v b="$f_rps" 'BEGIN{print a+b}')
-	last_p99_plain=$p_99; last_p99_fg=$f_99
+	lat=$(awk -v a="${lat:-0 0 0 0}" -v b="$p_50 $p_99 $f_50 $f_99" 'BEGIN{split(a,x," "); split(b,y," "); printf "%f %f %f %f", x[1]+y[1], x[2]+y[2], x[3]+y[3], x[4]+y[4]}')
 done
-awk -v p="$plain_sum" -v f="$prot_sum" -v r="$red_sum" -v q="$plain2_sum" -v h="$hdr_sum" -v n="$rounds" -v a="$last_p99_plain" -v b="$last_p99_fg" 'BEGIN{
-	printf "mean: plain %.0f req/s, flowgate+bolt %.0f req/s (ratio %.3f), flowgate+redis %.0f req/s (ratio %.3f); bolt p99 added (last round) %.3f ms\n", p/n, f/n, f/p, r/n, r/p, b-a
+awk -v p="$plain_sum" -v f="$prot_sum" -v r="$red_sum" -v q="$plain2_sum" -v h="$hdr_sum" -v n="$rounds" -v lat="$lat" 'BEGIN{
+	split(lat, l, " ")
+	printf "mean: plain %.0f req/s, flowgate+bolt %.0f req/s (ratio %.3f), flowgate+redis %.0f req/s (ratio %.3f)\n", p/n, f/n, f/p, r/n, r/p
+	printf "      latency added by flowgate+bolt: p50 %+.3f ms, p99 %+.3f ms (means over rounds)\n", (l[3]-l[1])/n, (l[4]-l[2])/n
 	printf "      flowgate+redis vs plain reverse_proxy in the same (second) Caddy: ratio %.3f\n", r/q
 	printf "      flowgate+bolt vs plain with the same identity headers: ratio %.3f\n", f/h }'
