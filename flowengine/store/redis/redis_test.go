@@ -152,3 +152,31 @@ func TestMemoryPerRecord(t *testing.T) {
 		t.Fatalf("records grew: session %d bytes, user %d bytes", sessionBytes, userBytes)
 	}
 }
+
+// The same store on a three-master Redis Cluster: every key shares one hash tag,
+// so the multi-key scripts run on one node.
+func TestConformanceCluster(t *testing.T) {
+	cl := redistest.StartCluster(t)
+	storetest.Run(t, func(t *testing.T, c *flowengine.ManualClock) flowengine.Store {
+		client := goredis.NewUniversalClient(&goredis.UniversalOptions{Addrs: cl.Addrs, DialTimeout: time.Second, ReadTimeout: time.Second})
+		s, err := redis.New(redis.Options{Client: client, Prefix: "{c" + flowengine.NewID()[:8] + "}:", Clock: c})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
+
+// The same store through Sentinel: the client asks the sentinel for the master.
+func TestConformanceSentinel(t *testing.T) {
+	sn := redistest.StartSentinel(t)
+	storetest.Run(t, func(t *testing.T, c *flowengine.ManualClock) flowengine.Store {
+		client := goredis.NewUniversalClient(&goredis.UniversalOptions{Addrs: []string{sn.Addr}, MasterName: sn.MasterName,
+			DialTimeout: time.Second, ReadTimeout: time.Second})
+		s, err := redis.New(redis.Options{Client: client, Prefix: "{s" + flowengine.NewID()[:8] + "}:", Clock: c})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
