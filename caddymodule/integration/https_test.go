@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2/caddytest"
 )
@@ -50,6 +51,15 @@ https://caddy.localhost:9443 {
 		resp.Body.Close()
 		cookies = append(cookies, resp.Cookies()...)
 		return resp
+	}
+	// Caddy issues the internal certificate in the background: wait for it.
+	for i := 0; i < 100; i++ {
+		resp, err := tc.Client.Get(site + "/.flowgate/static/flowgate.css")
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	do("GET", apiFlow, "")
 	if resp := do("POST", apiFlow, `{"uid_field":"alice"}`, "Content-Type: application/json", "Origin: http://caddy.localhost:9443"); resp.StatusCode != 403 {
