@@ -105,13 +105,18 @@ func StartCluster(t testing.TB) *Cluster {
 	if out, err := exec.Command("redis-cli", args...).CombinedOutput(); err != nil {
 		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
 	}
-	host, port, _ := net.SplitHostPort(c.Addrs[0])
-	for i := 0; i < 100; i++ {
-		out, _ := exec.Command("redis-cli", "-h", host, "-p", port, "cluster", "info").Output()
-		if strings.Contains(string(out), "cluster_state:ok") {
+	// Ready when every node says so, not just the first.
+	for i := 0; i < 200; i++ {
+		ok := true
+		for _, a := range c.Addrs {
+			host, port, _ := net.SplitHostPort(a)
+			out, _ := exec.Command("redis-cli", "-h", host, "-p", port, "cluster", "info").Output()
+			ok = ok && strings.Contains(string(out), "cluster_state:ok")
+		}
+		if ok {
 			return c
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatal("cluster did not become ready")
 	return nil
