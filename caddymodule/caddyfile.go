@@ -105,11 +105,9 @@ func parseGlobal(d *caddyfile.Dispenser, _ any) (any, error) {
 					case "domain":
 						app.Cookie.Domain = v
 					case "lifetime":
-						dur, err := caddy.ParseDuration(v)
-						if err != nil || dur <= 0 {
-							return d.Errf("cookie lifetime: %q is not a positive duration", v)
-						}
-						app.Cookie.Lifetime = caddy.Duration(dur)
+						dur, err := positiveDuration(d, "cookie lifetime", v)
+						app.Cookie.Lifetime = dur
+						return err
 					default:
 						return d.Errf("unknown cookie option %q", key)
 					}
@@ -139,11 +137,11 @@ func parseGlobal(d *caddyfile.Dispenser, _ any) (any, error) {
 				if !d.NextArg() {
 					return nil, d.ArgErr()
 				}
-				dur, err := caddy.ParseDuration(d.Val())
-				if err != nil || dur <= 0 {
-					return nil, d.Errf("execution_timeout: %q is not a positive duration", d.Val())
+				dur, err := positiveDuration(d, "execution_timeout", d.Val())
+				if err != nil {
+					return nil, err
 				}
-				app.ExecutionTimeout = caddy.Duration(dur)
+				app.ExecutionTimeout = dur
 			case "branding":
 				app.Branding = &Branding{}
 				err := eachOption(d, func(key, v string) error {
@@ -213,14 +211,14 @@ func parseRedisBlock(d *caddyfile.Dispenser, s *StorageConfig) error {
 			}
 			s.PoolSize = n
 		case "dial_timeout", "read_timeout":
-			dur, err := caddy.ParseDuration(d.Val())
-			if err != nil || dur <= 0 {
-				return d.Errf("%s: %q is not a positive duration", key, d.Val())
+			dur, err := positiveDuration(d, key, d.Val())
+			if err != nil {
+				return err
 			}
 			if key == "dial_timeout" {
-				s.DialTimeout = caddy.Duration(dur)
+				s.DialTimeout = dur
 			} else {
-				s.ReadTimeout = caddy.Duration(dur)
+				s.ReadTimeout = dur
 			}
 		default:
 			return d.Errf("unknown redis option %q", key)
@@ -261,6 +259,14 @@ func parseSMTP(d *caddyfile.Dispenser) (*SMTPConfig, error) {
 		return nil
 	})
 	return s, err
+}
+
+func positiveDuration(d *caddyfile.Dispenser, what, v string) (caddy.Duration, error) {
+	dur, err := caddy.ParseDuration(v)
+	if err != nil || dur <= 0 {
+		return 0, d.Errf("%s: %q is not a positive duration", what, v)
+	}
+	return caddy.Duration(dur), nil
 }
 
 // eachOption reads a sub-block of "key value" lines, one value each.

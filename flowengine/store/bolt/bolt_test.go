@@ -108,19 +108,7 @@ func TestSweepRemovesExpired(t *testing.T) {
 }
 
 func BenchmarkSessionLookup(b *testing.B) {
-	ctx := context.Background()
 	s := open(b, filepath.Join(b.TempDir(), "flowgate.db"), nil)
 	defer s.Close()
-	sess := &flowengine.Session{ID: flowengine.NewID(), UserID: flowengine.NewID(), CreatedAt: time.Now(), LastSeen: time.Now(),
-		ExpiresAt: time.Now().Add(time.Hour), ClientIP: "192.0.2.10", UserAgent: "Mozilla/5.0 (X11; Linux x86_64)", AuthMethods: []string{"password"}}
-	if err := s.CreateSession(ctx, sess); err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if _, err := s.GetSession(ctx, sess.ID); err != nil {
-			b.Fatal(err)
-		}
-	}
+	storetest.BenchmarkSessionLookup(b, s)
 }

@@ -378,3 +378,22 @@ func testCounters(t *testing.T, s flowengine.Store, clock *flowengine.ManualCloc
 		t.Fatalf("deleted counter = %d", n)
 	}
 }
+
+// BenchmarkSessionLookup measures GetSession of a typical session on s, the
+// store read every proxied request makes.
+func BenchmarkSessionLookup(b *testing.B, s flowengine.Store) {
+	ctx := context.Background()
+	now := time.Now()
+	sess := &flowengine.Session{ID: flowengine.NewID(), UserID: flowengine.NewID(), CreatedAt: now, LastSeen: now,
+		ExpiresAt: now.Add(time.Hour), ClientIP: "192.0.2.10", UserAgent: "Mozilla/5.0 (X11; Linux x86_64)", AuthMethods: []string{"password"}}
+	if err := s.CreateSession(ctx, sess); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := s.GetSession(ctx, sess.ID); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
