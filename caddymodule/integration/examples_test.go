@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2/caddytest"
-
 	"github.com/flowgate/flowgate/flowengine"
 	"github.com/flowgate/flowgate/flowengine/blueprint"
 	"github.com/flowgate/flowgate/flowengine/stages"
@@ -72,7 +70,7 @@ func TestExampleCaddyfileServesDemo(t *testing.T) {
 	fg["blueprints"] = []string{abs}
 	raw, _ := json.Marshal(cfg)
 
-	tc := caddytest.NewTester(t)
+	tc := newTester(t)
 	tc.InitServer(string(raw), "json")
 	tc.Client.Timeout = 60 * time.Second // a real argon2id hash, under -race
 	g := &gateway{t: t, tc: tc}

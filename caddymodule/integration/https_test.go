@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/caddyserver/caddy/v2/caddytest"
 )
 
 // On an https site every flowgate cookie is Secure, and same-origin checks use
@@ -16,7 +14,7 @@ func TestHTTPSCookiesAreSecure(t *testing.T) {
 	up := upstream(t)
 	dir := t.TempDir()
 	seed := demoUsers(t, dir)
-	tc := caddytest.NewTester(t)
+	tc := newTester(t)
 	tc.InitServer(fmt.Sprintf(`{
 	admin localhost:2999
 	persist_config off

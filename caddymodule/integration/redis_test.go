@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2/caddytest"
-
 	"github.com/flowgate/flowgate/flowengine/store/redis/redistest"
 )
 
@@ -128,7 +126,7 @@ func TestRedisReplicas(t *testing.T) {
 	g := &gateway{t: t, up: upstream(t), dir: t.TempDir()}
 	g.seed = demoUsers(t, g.dir)
 	up := strings.TrimPrefix(g.up.URL, "http://")
-	g.tc = caddytest.NewTester(t)
+	g.tc = newTester(t)
 	g.tc.InitServer(redisConfig("localhost:2999", 9080, srv.Addr, "{fg-replicas}:", g.seed, up), "caddyfile")
 	g.tc.Client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	startReplica(t, redisConfig("localhost:2998", 9180, srv.Addr, "{fg-replicas}:", "", up))
@@ -179,7 +177,7 @@ func TestRedisReplicas(t *testing.T) {
 	if status, body := adminDo(t, "POST", "/flowgate/users", `{"username":"erin","password":"pw-erin"}`, "application/json"); status != 201 {
 		t.Fatalf("add user on A: %d %s", status, body)
 	}
-	b := &gateway{t: t, tc: caddytest.NewTester(t)}
+	b := &gateway{t: t, tc: newTester(t)}
 	b.tc.Client.CheckRedirect = g.tc.Client.CheckRedirect
 	if res := loginAt(b, baseB, "erin", "pw-erin"); res["type"] != "redirect" {
 		t.Fatalf("user from A logging in on B: %v", res)
@@ -192,10 +190,10 @@ func TestRedisReplicas(t *testing.T) {
 		if i%2 == 1 {
 			site = baseB
 		}
-		loginAt(&gateway{t: t, tc: caddytest.NewTester(t)}, site, "bob", "wrong")
+		loginAt(&gateway{t: t, tc: newTester(t)}, site, "bob", "wrong")
 	}
 	for _, site := range []string{base, baseB} {
-		res := loginAt(&gateway{t: t, tc: caddytest.NewTester(t)}, site, "bob", "pw-bob")
+		res := loginAt(&gateway{t: t, tc: newTester(t)}, site, "bob", "pw-bob")
 		if res["type"] == "redirect" || !strings.Contains(fmt.Sprint(res["messages"]), "Too many failed attempts") {
 			t.Fatalf("%s after spread-out failures: %v", site, res)
 		}
@@ -203,7 +201,7 @@ func TestRedisReplicas(t *testing.T) {
 	if status, _ := adminDo(t, "POST", "/flowgate/users/bob/unlock", "", ""); status != 200 {
 		t.Fatalf("unlock: %d", status)
 	}
-	if res := loginAt(&gateway{t: t, tc: caddytest.NewTester(t)}, baseB, "bob", "pw-bob"); res["type"] != "redirect" {
+	if res := loginAt(&gateway{t: t, tc: newTester(t)}, baseB, "bob", "pw-bob"); res["type"] != "redirect" {
 		t.Fatalf("after unlock: %v", res)
 	}
 
@@ -263,7 +261,7 @@ func TestRedisDownAtStart(t *testing.T) {
 	srv.Stop()
 	g := &gateway{t: t, up: upstream(t), dir: t.TempDir()}
 	g.seed = demoUsers(t, g.dir)
-	g.tc = caddytest.NewTester(t)
+	g.tc = newTester(t)
 	g.tc.InitServer(redisConfig("localhost:2999", 9080, srv.Addr, "{fg-down}:", g.seed, strings.TrimPrefix(g.up.URL, "http://")), "caddyfile")
 	if s, _, _ := get(t, base+"/.flowgate/flows/default-authentication/", ""); s != 503 {
 		t.Fatalf("while Redis is down: %d, want 503", s)
