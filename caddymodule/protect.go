@@ -41,8 +41,46 @@ func (h *Handler) protect(w http.ResponseWriter, r *http.Request, next caddyhttp
 		}
 	}
 	h.setIdentity(r, user)
+	h.dropSessionCookie(r)
 	h.refresh(ctx, sess)
 	return next.ServeHTTP(w, r)
+}
+
+// dropSessionCookie removes flowgate's session cookie from the request before it
+// goes upstream: it is the gateway's bearer credential, and no upstream needs it
+// (nor should log it). Other cookies pass unchanged.
+func (h *Handler) dropSessionCookie(r *http.Request) {
+	lines := r.Header["Cookie"]
+	if len(lines) == 0 {
+		return
+	}
+	prefix := h.app.Cookie.Name + "="
+	var kept []string
+	changed := false
+	for _, line := range lines {
+		if !strings.Contains(line, prefix) {
+			kept = append(kept, line)
+			continue
+		}
+		changed = true
+		var parts []string
+		for _, part := range strings.Split(line, ";") {
+			if p := strings.TrimSpace(part); p != "" && !strings.HasPrefix(p, prefix) {
+				parts = append(parts, p)
+			}
+		}
+		if len(parts) > 0 {
+			kept = append(kept, strings.Join(parts, "; "))
+		}
+	}
+	if !changed {
+		return
+	}
+	if len(kept) == 0 {
+		delete(r.Header, "Cookie")
+		return
+	}
+	r.Header["Cookie"] = kept
 }
 
 // setIdentity removes every client-sent identity header (in any spelling, so a

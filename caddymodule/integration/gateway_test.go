@@ -66,6 +66,11 @@ func TestLoginProxiesWithIdentityAndLogoutEndsSession(t *testing.T) {
 	if hdr.Get("Remote-Email") != "alice@example.com" || hdr.Get("Remote-Name") != "Alice Example" || hdr.Get("Remote-Groups") != "staff" {
 		t.Fatalf("identity headers: %v", hdr)
 	}
+	// The session cookie is the gateway's credential: it never reaches the upstream.
+	_, hdr2 := g.upstreamHeaders("/dashboard", "Cookie: theme=dark")
+	if c := strings.Join(hdr2.Values("Cookie"), "; "); strings.Contains(c, "flowgate_session") || !strings.Contains(c, "theme=dark") {
+		t.Fatalf("upstream Cookie header: %q", c)
+	}
 	// The placeholders reach other handlers (here reverse_proxy's header_up).
 	if hdr.Get("X-Auth-Id") != "alice" || hdr.Get("X-Auth-Groups") != "staff" {
 		t.Fatalf("placeholders: X-Auth-Id %q, X-Auth-Groups %q", hdr.Get("X-Auth-Id"), hdr.Get("X-Auth-Groups"))
