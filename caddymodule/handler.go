@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/textproto"
 	"slices"
 	"strings"
 	"time"
@@ -42,6 +43,9 @@ type Handler struct {
 	app    *App
 	logger *zap.Logger
 	strip  []string // identity header names, folded by headerKey
+	// headerKeys are the canonical names of the user, email, name and groups headers.
+	headerKeys [4]string
+	identities *identityCache
 }
 
 // HeaderNames are the identity headers sent upstream.
@@ -87,6 +91,10 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	def(&h.Headers.Email, "Remote-Email")
 	def(&h.Headers.Name, "Remote-Name")
 	def(&h.Headers.Groups, "Remote-Groups")
+	h.identities = &identityCache{}
+	for i, n := range []string{h.Headers.User, h.Headers.Email, h.Headers.Name, h.Headers.Groups} {
+		h.headerKeys[i] = textproto.CanonicalMIMEHeaderKey(n)
+	}
 	h.strip = nil
 	for _, n := range []string{"Remote-User", "Remote-Email", "Remote-Name", "Remote-Groups",
 		h.Headers.User, h.Headers.Email, h.Headers.Name, h.Headers.Groups} {

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -91,18 +93,55 @@ func (h *Handler) setIdentity(r *http.Request, u *flowengine.User) {
 			delete(r.Header, k)
 		}
 	}
-	groups := strings.Join(u.Groups, ",")
-	r.Header.Set(h.Headers.User, u.Username)
-	r.Header.Set(h.Headers.Email, u.Email)
-	r.Header.Set(h.Headers.Name, u.Name)
-	r.Header.Set(h.Headers.Groups, groups)
+	id := h.identityOf(u)
+	for i, key := range h.headerKeys {
+		r.Header[key] = id.headers[i]
+	}
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
-		repl.Set("http.auth.user.id", u.Username)
-		repl.Set("http.auth.user.email", u.Email)
-		repl.Set("http.auth.user.name", u.Name)
-		repl.Set("http.auth.user.groups", groups)
+		repl.Set("http.auth.user.id", id.values[0])
+		repl.Set("http.auth.user.email", id.values[1])
+		repl.Set("http.auth.user.name", id.values[2])
+		repl.Set("http.auth.user.groups", id.values[3])
 	}
 }
+
+// identity is a user's header values and placeholders, built once per cached
+// user rather than per request. The header value slices are shared by requests;
+// net/http and reverse_proxy replace or copy header values, never change them.
+type identity struct {
+	headers [4][]string
+	values  [4]any // boxed once for the replacer
+}
+
+// identityOf returns u's identity; u is the store cache's shared, unchanging
+// value, so its address is a fine key until the cache refetches it.
+func (h *Handler) identityOf(u *flowengine.User) *identity {
+	c := h.identities
+	if v, ok := c.m.Load(u); ok {
+		return v.(*identity)
+	}
+	vals := [4]string{u.Username, u.Email, u.Name, strings.Join(u.Groups, ",")}
+	id := &identity{}
+	for i, v := range vals {
+		id.headers[i] = []string{v}
+		id.values[i] = v
+	}
+	if c.n.Add(1) > maxIdentities {
+		c.m.Clear()
+		c.n.Store(0)
+	}
+	c.m.Store(u, id)
+	return id
+}
+
+// identityCache holds identities by user; dropped whole when full, since cached
+// users are replaced at least every cache TTL.
+type identityCache struct {
+	m sync.Map // *flowengine.User → *identity
+	n atomic.Int64
+}
+
+const maxIdentities = 10_000
 
 // isNavigation tells a browser loading a page from an API or script call.
 func isNavigation(r *http.Request) bool {
