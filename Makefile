@@ -29,6 +29,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./flowengine/blueprint/
 	$(GO) test -run '^$$' -fuzz FuzzAnswer -fuzztime 30s ./flowengine/
 	$(GO) test -run '^$$' -fuzz FuzzNext -fuzztime 30s ./flowengine/
+	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 30s ./caddymodule/cookiecodec/
+	$(GO) test -run '^$$' -fuzz FuzzCaddyfile -fuzztime 30s ./caddymodule/integration/
 
 run:
 	$(GO) run ./cmd/caddy run --config examples/Caddyfile

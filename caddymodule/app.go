@@ -2,7 +2,6 @@ package caddymodule
 
 import (
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,9 +13,9 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/gorilla/securecookie"
 	"go.uber.org/zap"
 
+	"github.com/flowgate/flowgate/caddymodule/cookiecodec"
 	"github.com/flowgate/flowgate/flowengine"
 	"github.com/flowgate/flowgate/flowengine/blueprint"
 	"github.com/flowgate/flowgate/flowengine/stages"
@@ -65,12 +64,11 @@ type App struct {
 	ready     *atomic.Bool // false while a Redis store could not be reached at start
 	stop      context.CancelFunc
 	storeKey  string
-	codecs    []securecookie.Codec
+	cookies   *cookiecodec.Codec
 	pages     *templates.Pages
 	logger    *zap.Logger
 	trusted   []string
 	customCSS []byte
-	verified  *verifiedCookies
 	ctx       caddy.Context
 }
 
@@ -151,7 +149,6 @@ const defaultCookieName = "flowgate_session"
 func (a *App) Provision(ctx caddy.Context) error {
 	a.ctx = ctx
 	a.logger = ctx.Logger()
-	a.verified = &verifiedCookies{}
 	a.ready = new(atomic.Bool)
 	if a.Cookie.Name == "" {
 		a.Cookie.Name = defaultCookieName
@@ -367,37 +364,16 @@ func (a *App) loadKeys(ctx context.Context) error {
 			return err
 		}
 	}
-	if len(pairs)%2 != 0 {
-		return errors.New("secret_keys: want pairs of hash key and block key")
+	codec, err := cookiecodec.New(pairs)
+	if err != nil {
+		return err
 	}
-	a.codecs = nil
-	for i := 0; i < len(pairs); i += 2 {
-		hashKey, err1 := decodeKey(pairs[i])
-		blockKey, err2 := decodeKey(pairs[i+1])
-		if err := errors.Join(err1, err2); err != nil {
-			return fmt.Errorf("secret_keys pair %d: %w", i/2+1, err)
-		}
-		c := securecookie.New(hashKey, blockKey)
-		c.SetSerializer(securecookie.NopEncoder{})
-		c.MaxAge(0) // the server-side session decides expiry
-		c.MaxLength(4096)
-		a.codecs = append(a.codecs, c)
-	}
+	a.cookies = codec
 	return nil
 }
 
-func decodeKey(s string) ([]byte, error) {
-	k, err := hex.DecodeString(s)
-	if err != nil || len(k) != 32 {
-		return nil, errors.New("each key must be 32 bytes written as 64 hex characters (caddy flowgate keygen)")
-	}
-	return k, nil
-}
-
 // NewKeyPair returns a fresh hash key and block key in hex.
-func NewKeyPair() (string, string) {
-	return hex.EncodeToString(securecookie.GenerateRandomKey(32)), hex.EncodeToString(securecookie.GenerateRandomKey(32))
-}
+func NewKeyPair() (string, string) { return cookiecodec.NewKeyPair() }
 
 func (a *App) storedKeys() ([]string, error) {
 	storage := a.ctx.Storage()

@@ -8,6 +8,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/flowgate/flowgate/caddymodule/cookiecodec"
 )
 
 func init() {
@@ -122,7 +124,7 @@ func parseGlobal(d *caddyfile.Dispenser, _ any) (any, error) {
 					return nil, d.Errf("secret_keys wants pairs of <hash-key> <block-key>")
 				}
 				for _, k := range args {
-					if _, err := decodeKey(k); err != nil {
+					if _, err := cookiecodec.DecodeKey(k); err != nil {
 						return nil, d.Errf("secret_keys: %v", err)
 					}
 				}

@@ -3,10 +3,7 @@ package caddymodule
 import (
 	"encoding/json"
 	"net/http"
-	"sync"
 	"time"
-
-	"github.com/gorilla/securecookie"
 
 	"github.com/flowgate/flowgate/flowengine"
 )
@@ -17,65 +14,18 @@ const flowCookieName = "flowgate_flow"
 // maxFlowsInCookie bounds the flow cookie; the oldest entries go first.
 const maxFlowsInCookie = 8
 
-func (a *App) encode(name string, value []byte) (string, error) {
-	return securecookie.EncodeMulti(name, value, a.codecs...)
-}
-
-func (a *App) decode(name, value string) ([]byte, bool) {
-	var out []byte
-	if err := securecookie.DecodeMulti(name, value, &out, a.codecs...); err != nil {
-		return nil, false
-	}
-	return out, true
-}
-
 // sessionID reads the session ID from the cookie; forged, truncated or
-// foreign-key cookies read as no session. Verified values are remembered, so the
-// HMAC and decryption run once per cookie rather than once per request.
+// foreign-key cookies read as no session.
 func (a *App) sessionID(r *http.Request) (string, bool) {
 	c, err := r.Cookie(a.Cookie.Name)
 	if err != nil || c.Value == "" {
 		return "", false
 	}
-	if id, ok := a.verified.get(c.Value); ok {
-		return id, true
-	}
-	id, ok := a.decode(a.Cookie.Name, c.Value)
-	if !ok || len(id) == 0 {
-		return "", false
-	}
-	a.verified.put(c.Value, string(id))
-	return string(id), true
-}
-
-// verifiedCookies maps cookie values that passed verification to session IDs.
-// Only verified values enter, so it cannot be filled with forgeries; it is
-// dropped when full. A new config (new keys) starts a new one.
-type verifiedCookies struct {
-	mu sync.RWMutex
-	m  map[string]string
-}
-
-const maxVerifiedCookies = 100_000
-
-func (v *verifiedCookies) get(value string) (string, bool) {
-	v.mu.RLock()
-	defer v.mu.RUnlock()
-	id, ok := v.m[value]
-	return id, ok
-}
-
-func (v *verifiedCookies) put(value, id string) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if v.m == nil || len(v.m) >= maxVerifiedCookies {
-		v.m = map[string]string{}
-	}
-	v.m[value] = id
+	return a.cookies.DecodeCached(a.Cookie.Name, c.Value)
 }
 
 func (a *App) setSessionCookie(w http.ResponseWriter, r *http.Request, s *flowengine.Session) error {
-	v, err := a.encode(a.Cookie.Name, []byte(s.ID))
+	v, err := a.cookies.Encode(a.Cookie.Name, []byte(s.ID))
 	if err != nil {
 		return err
 	}
@@ -112,7 +62,7 @@ func (a *App) flowExecutions(r *http.Request) []flowEntry {
 	if err != nil {
 		return nil
 	}
-	raw, ok := a.decode(flowCookieName, c.Value)
+	raw, ok := a.cookies.Decode(flowCookieName, c.Value)
 	if !ok {
 		return nil
 	}
@@ -152,7 +102,7 @@ func (a *App) setFlowExecution(w http.ResponseWriter, r *http.Request, prefix, s
 		c.MaxAge = -1
 	} else {
 		raw, _ := json.Marshal(out)
-		v, err := a.encode(flowCookieName, raw)
+		v, err := a.cookies.Encode(flowCookieName, raw)
 		if err != nil {
 			return
 		}

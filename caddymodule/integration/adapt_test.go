@@ -93,3 +93,21 @@ func TestValidateReportsBlueprintLine(t *testing.T) {
 		t.Fatalf("validate: %v", err)
 	}
 }
+
+// FuzzCaddyfile: any content in the global flowgate block or the site directive
+// adapts or fails with an error; it never panics.
+func FuzzCaddyfile(f *testing.F) {
+	for _, seed := range [][2]string{
+		{"storage bolt /tmp/x.db", "prefix /auth"},
+		{"storage redis redis://h:1 {\n prefix {x}:\n tls\n}", "flow authentication x"},
+		{"cookie {\n lifetime 1h\n}\nsecret_keys " + hashKey1 + " " + blockKey1, "header_user X-U"},
+		{"smtp {\n port 99999\n}", "policy"},
+		{"branding {\n name\n}", "flow"},
+	} {
+		f.Add(seed[0], seed[1])
+	}
+	f.Fuzz(func(t *testing.T, global, site string) {
+		src := "{\n\tflowgate {\n" + global + "\n\t}\n}\n:80 {\n\tflowgate {\n" + site + "\n\t}\n}\n"
+		_, _, _ = caddyconfig.GetAdapter("caddyfile").Adapt([]byte(src), nil)
+	})
+}
