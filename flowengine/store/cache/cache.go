@@ -144,8 +144,8 @@ func (s *Store) ForgetSession(id string) { s.forgetSession(id) }
 // ForgetUser drops a cached user and the user's cached sessions.
 func (s *Store) ForgetUser(id string) { s.forgetUser(id, true) }
 
-func (s *Store) tell(kind, id string) {
-	if s.OnInvalidate != nil {
+func (s *Store) tell(err error, kind, id string) {
+	if err == nil && s.OnInvalidate != nil {
 		s.OnInvalidate(kind, id)
 	}
 }
@@ -162,7 +162,7 @@ func (s *Store) DeleteSession(ctx context.Context, id string) error {
 	s.forgetSession(id) // before and after, so no reader re-caches it in between
 	err := s.Store.DeleteSession(ctx, id)
 	s.forgetSession(id)
-	s.tell("session", id)
+	s.tell(err, "session", id)
 	return err
 }
 
@@ -171,7 +171,7 @@ func (s *Store) DeleteUserSessions(ctx context.Context, userID string, keep ...s
 	s.forgetUser(userID, true)
 	err := s.Store.DeleteUserSessions(ctx, userID, keep...)
 	s.forgetUser(userID, true)
-	s.tell("user", userID)
+	s.tell(err, "user", userID)
 	return err
 }
 
@@ -179,7 +179,7 @@ func (s *Store) DeleteUserSessions(ctx context.Context, userID string, keep ...s
 func (s *Store) UpdateUser(ctx context.Context, u *flowengine.User) error {
 	err := s.Store.UpdateUser(ctx, u)
 	s.forgetUser(u.ID, false)
-	s.tell("user", u.ID)
+	s.tell(err, "user", u.ID)
 	return err
 }
 
@@ -188,7 +188,7 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	s.forgetUser(id, true)
 	err := s.Store.DeleteUser(ctx, id)
 	s.forgetUser(id, true)
-	s.tell("user", id)
+	s.tell(err, "user", id)
 	return err
 }
 
