@@ -24,7 +24,7 @@ type Server struct {
 }
 
 // Start runs redis-server on a free loopback port with its data in a temp dir
-// (append-only file on, so a restart keeps data). Under CI=true a missing
+// (append-only file on, fsync on every write, so a restart keeps everything). Under CI=true a missing
 // redis-server fails the test; elsewhere it skips, saying why.
 func Start(t testing.TB) *Server {
 	t.Helper()
@@ -50,7 +50,7 @@ func Start(t testing.TB) *Server {
 func (s *Server) Restart() {
 	s.t.Helper()
 	s.cmd = exec.Command("redis-server", "--port", fmt.Sprint(s.port), "--bind", "127.0.0.1",
-		"--dir", s.dir, "--appendonly", "yes", "--save", "", "--protected-mode", "no",
+		"--dir", s.dir, "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--protected-mode", "no",
 		"--logfile", filepath.Join(s.dir, "redis.log"))
 	s.cmd.Args = append(s.cmd.Args, s.extra...)
 	if err := s.cmd.Start(); err != nil {
