@@ -283,7 +283,7 @@ func (e *Engine) compile(cfg *Config) (*loaded, error) {
 		}
 		for j, sb := range f.Stages {
 			field := fmt.Sprintf("stages[%d]", j)
-			if _, ok := l.stages[sb.Stage]; !ok && !stageDefined(cfg, sb.Stage) {
+			if _, ok := l.stages[sb.Stage]; !ok && stageType(cfg, sb.Stage) == "" {
 				bad("flow", name, field, fmt.Errorf("unknown stage %q", sb.Stage))
 			}
 			if err := oneOf(sb.PolicyEngineMode, EngineModes); err != nil {
@@ -317,15 +317,6 @@ func (e *Engine) compile(cfg *Config) (*loaded, error) {
 		return nil, errors.Join(errs...)
 	}
 	return l, nil
-}
-
-func stageDefined(cfg *Config, name string) bool {
-	for _, s := range cfg.Stages {
-		if s.Name == name {
-			return true
-		}
-	}
-	return false
 }
 
 func stageType(cfg *Config, name string) string {

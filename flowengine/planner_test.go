@@ -259,7 +259,6 @@ flows:
       - {stage: id, order: 2, invalid_response_action: ` + action + `}
 `
 	}
-	ctx := context.Background()
 	for _, tc := range []struct{ action, wantStage string }{
 		{"retry", "id"}, {"restart", "d1"}, {"restart_with_context", "d1"},
 	} {
@@ -280,13 +279,11 @@ flows:
 			if tc.action == "retry" {
 				return
 			}
-			u := e.addUser("ghost", "pw")
-			_ = u
+			e.addUser("ghost", "pw")
 			res = e.answer(res, r, "uid_field", "ghost")
 			if res.Response.To != "/kept" {
 				t.Fatalf("next lost across %s: %+v", tc.action, res.Response)
 			}
-			_ = ctx
 		})
 	}
 	// restart_with_context keeps what earlier stages stored; restart clears it.

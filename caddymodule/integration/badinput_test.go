@@ -45,7 +45,7 @@ func TestHTMLFormFlowWithCSRF(t *testing.T) {
 	if !strings.Contains(body, `autocomplete="current-password"`) || !strings.Contains(body, "Step 2 of 3") {
 		t.Fatalf("password page:\n%s", body)
 	}
-	resp, _ = g.do("POST", htmlFlow, form("csrf_token", token, "password", "wrong"), formType, "Origin: "+base)
+	g.do("POST", htmlFlow, form("csrf_token", token, "password", "wrong"), formType, "Origin: "+base)
 	resp, body = g.do("GET", htmlFlow, "")
 	if !strings.Contains(body, `class="field-error" id="e-password"`) || !strings.Contains(body, `aria-invalid="true"`) {
 		t.Fatalf("field error not shown next to the field:\n%s", body)

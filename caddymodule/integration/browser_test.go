@@ -33,7 +33,7 @@ func chromiumPath(t *testing.T) string {
 // signs out, and leaves a screenshot of every step in the test's temp dir.
 func TestBrowserLoginLogout(t *testing.T) {
 	path := chromiumPath(t)
-	g := startGateway(t, "", "")
+	startGateway(t, "", "")
 	shots := t.TempDir()
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
@@ -125,5 +125,4 @@ func TestBrowserLoginLogout(t *testing.T) {
 			os.WriteFile(filepath.Join(dir, filepath.Base(f)), b, 0o644)
 		}
 	}
-	_ = g
 }

@@ -73,7 +73,6 @@ func TestExampleCaddyfileServesDemo(t *testing.T) {
 	tc := newTester(t)
 	tc.InitServer(string(raw), "json")
 	tc.Client.Timeout = 60 * time.Second // a real argon2id hash, under -race
-	g := &gateway{t: t, tc: tc}
 	const site = "http://localhost:8080"
 	get := func(path string) (int, string) {
 		req, _ := http.NewRequest("GET", site+path, nil)
@@ -106,7 +105,6 @@ func TestExampleCaddyfileServesDemo(t *testing.T) {
 	if status != 200 || !strings.Contains(page, "<td>demo</td>") || !strings.Contains(page, "<td>demo@example.com</td>") {
 		t.Fatalf("after sign-in: %d, want the upstream page with identity headers\n%s", status, page)
 	}
-	_ = g
 }
 
 func readAll(resp *http.Response) (string, error) {

@@ -205,7 +205,6 @@ func TestStaticAssetsAndPageHeaders(t *testing.T) {
 	if strings.Contains(body, "<script") {
 		t.Error("flow page has a script")
 	}
-	_ = time.Second
 }
 
 func TestBranding(t *testing.T) {

@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -214,8 +213,6 @@ func (g *gateway) sessionCookie() *http.Cookie {
 	}
 	return nil
 }
-
-var _ = bytes.NewReader
 
 // newTester is caddytest.NewTester, except that under CI=true the skip caddytest
 // does when it cannot start Caddy is a failure, never a silent pass.

@@ -156,7 +156,6 @@ func TestJSONSameShape(t *testing.T) {
 
 func TestImportIsIdempotentUpsert(t *testing.T) {
 	e := newEngine(t)
-	ctx := context.Background()
 	for i := 0; i < 2; i++ {
 		if err := apply(e, good); err != nil {
 			t.Fatal(err)
@@ -178,7 +177,6 @@ func TestImportIsIdempotentUpsert(t *testing.T) {
 	if err := apply(e, more); err != nil {
 		t.Fatal(err)
 	}
-	_ = ctx
 }
 
 // export → import → export is byte-identical, and matches the golden file.
