@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
 # Load comparison, one run, same upstream: plain reverse_proxy (:18080) against
 # flowgate-protected routes with a valid session: bolt store (:18082) and, in a
-# second Caddy, Redis store (:18083, a private redis-server). Prints req/s, the
-# ratios, and p50/p99 latency. Loopback only.
+# second Caddy, Redis store (:18083, a private redis-server). For reference,
+# plain reverse_proxy adding the same four identity headers with header_up
+# (:18085): what carrying them costs without any authentication.
+# Throughput at saturation (BENCH_CONNECTIONS), then the latency a single
+# request sees (one connection, no queueing). Prints req/s, the ratios and
+# p50/p99. Loopback only.
 #   BENCH_DURATION (default 10s)  BENCH_ROUNDS (default 3)  BENCH_CONNECTIONS (default 32)
+#   BENCH_LATENCY_ROUNDS (default 6, 5 s each)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${BENCH_DURATION:-10s}
 rounds=${BENCH_ROUNDS:-3}
 conns=${BENCH_CONNECTIONS:-32}
+lat_rounds=${BENCH_LATENCY_ROUNDS:-6}
 work=$(mktemp -d)
 [ -z "${BENCH_KEEP:-}" ] || echo "work dir: $work"
 redis_pid=""; caddy2_pid=""
@@ -38,6 +44,15 @@ http://:18081 {
 http://:18080 {
 	bind 127.0.0.1
 	reverse_proxy 127.0.0.1:18081
+}
+http://:18085 {
+	bind 127.0.0.1
+	reverse_proxy 127.0.0.1:18081 {
+		header_up Remote-User bench
+		header_up Remote-Email bench@example.com
+		header_up Remote-Name "Bench User"
+		header_up Remote-Groups staff,dev
+	}
 }
 http://:18082 {
 	bind 127.0.0.1
@@ -92,11 +107,9 @@ rcookie=$(login 18083)
 curl -fs -H "Cookie: flowgate_session=$cookie" http://127.0.0.1:18082/ | grep -q "hello from upstream"
 curl -fs -H "Cookie: flowgate_session=$rcookie" http://127.0.0.1:18083/ | grep -q "hello from upstream"
 
-run() { # url [header...] -> "rps p50 p99" (latencies in ms)
-	local out url=$1 args=()
-	shift
-	for h in "$@"; do args+=(-H "$h"); done
-	out=$(wrk -t2 -c"$conns" -d"$duration" --latency "${args[@]}" "$url")
+run() { # connections duration url -> "rps p50 p99" (latencies in ms); every run sends the session cookie
+	local out
+	out=$(wrk -t"$(( $1 < 2 ? 1 : 2 ))" -c"$1" -d"$2" --latency -H "Cookie: flowgate_session=$4" "$3")
 	local rps p50 p99
 	rps=$(awk '/Requests\/sec/{print $2}' <<<"$out")
 	p50=$(awk '$1=="50%"{print $2}' <<<"$out")
@@ -105,31 +118,40 @@ run() { # url [header...] -> "rps p50 p99" (latencies in ms)
 }
 to_ms() { awk -v v="$1" 'BEGIN{ if (v ~ /us$/) {sub(/us$/,"",v); print v/1000} else if (v ~ /ms$/) {sub(/ms$/,"",v); print v} else {sub(/s$/,"",v); print v*1000} }'; }
 
-echo "wrk: $rounds rounds x $duration, $conns connections, alternating plain and protected routes"
-plain_sum=0; prot_sum=0
+# Throughput: every route gets the same request, cookie included, so only what
+# sits in front of reverse_proxy differs. Rounds alternate the routes.
+echo "throughput: $rounds rounds x $duration, $conns connections, routes alternating"
+tp=""
 for i in $(seq "$rounds"); do
-	# Both get the same request, cookie included, so only flowgate's work differs.
-	read -r p_rps p_50 p_99 < <(run http://127.0.0.1:18080/ "Cookie: flowgate_session=$cookie")
-	read -r f_rps f_50 f_99 < <(run http://127.0.0.1:18082/ "Cookie: flowgate_session=$cookie")
-	read -r q_rps _ _ < <(run http://127.0.0.1:18084/ "Cookie: flowgate_session=$rcookie")
-	read -r r_rps r_50 r_99 < <(run http://127.0.0.1:18083/ "Cookie: flowgate_session=$rcookie")
-	# For reference: plain reverse_proxy carrying the same identity headers the
-	# upstream gets behind flowgate, which separates flowgate's own cost from
-	# the cost of proxying four more headers.
-	read -r h_rps _ _ < <(run http://127.0.0.1:18080/ "Cookie: flowgate_session=$cookie" \
-		"Remote-User: bench" "Remote-Email: bench@example.com" "Remote-Name: Bench User" "Remote-Groups: staff,dev")
-	printf 'round %d  plain %6.0f req/s p50 %5.2fms p99 %5.2fms | bolt %6.0f req/s p50 %5.2fms p99 %5.2fms | redis %6.0f req/s p50 %5.2fms p99 %5.2fms | plain in the redis process %6.0f req/s | plain+identity headers %6.0f req/s\n' \
-		"$i" "$p_rps" "$p_50" "$p_99" "$f_rps" "$f_50" "$f_99" "$r_rps" "$r_50" "$r_99" "$q_rps" "$h_rps"
-	red_sum=$(awk -v a="${red_sum:-0}" -v b="$r_rps" 'BEGIN{print a+b}')
-	plain2_sum=$(awk -v a="${plain2_sum:-0}" -v b="$q_rps" 'BEGIN{print a+b}')
-	hdr_sum=$(awk -v a="${hdr_sum:-0}" -v b="$h_rps" 'BEGIN{print a+b}')
-	plain_sum=$(awk -v a="$plain_sum" -v b="$p_rps" 'BEGIN{print a+b}')
-	prot_sum=$(awk -v a="$prot_sum" -v b="$f_rps" 'BEGIN{print a+b}')
-	lat=$(awk -v a="${lat:-0 0 0 0}" -v b="$p_50 $p_99 $f_50 $f_99" 'BEGIN{split(a,x," "); split(b,y," "); printf "%f %f %f %f", x[1]+y[1], x[2]+y[2], x[3]+y[3], x[4]+y[4]}')
+	read -r p_rps p_50 p_99 < <(run "$conns" "$duration" http://127.0.0.1:18080/ "$cookie")
+	read -r f_rps f_50 f_99 < <(run "$conns" "$duration" http://127.0.0.1:18082/ "$cookie")
+	read -r u_rps _ _ < <(run "$conns" "$duration" http://127.0.0.1:18085/ "$cookie")
+	read -r q_rps _ _ < <(run "$conns" "$duration" http://127.0.0.1:18084/ "$rcookie")
+	read -r r_rps _ _ < <(run "$conns" "$duration" http://127.0.0.1:18083/ "$rcookie")
+	printf 'round %d  plain %6.0f req/s p50 %5.2fms p99 %5.2fms | bolt %6.0f req/s p50 %5.2fms p99 %5.2fms | plain+header_up %6.0f req/s | redis %6.0f req/s, plain in its process %6.0f req/s\n' \
+		"$i" "$p_rps" "$p_50" "$p_99" "$f_rps" "$f_50" "$f_99" "$u_rps" "$r_rps" "$q_rps"
+	tp="$tp$p_rps $f_rps $u_rps $q_rps $r_rps $p_50 $p_99 $f_50 $f_99"$'\n'
 done
-awk -v p="$plain_sum" -v f="$prot_sum" -v r="$red_sum" -v q="$plain2_sum" -v h="$hdr_sum" -v n="$rounds" -v lat="$lat" 'BEGIN{
-	split(lat, l, " ")
-	printf "mean: plain %.0f req/s, flowgate+bolt %.0f req/s (ratio %.3f), flowgate+redis %.0f req/s (ratio %.3f)\n", p/n, f/n, f/p, r/n, r/p
-	printf "      latency added by flowgate+bolt: p50 %+.3f ms, p99 %+.3f ms (means over rounds)\n", (l[3]-l[1])/n, (l[4]-l[2])/n
-	printf "      flowgate+redis vs plain reverse_proxy in the same (second) Caddy: ratio %.3f\n", r/q
-	printf "      flowgate+bolt vs plain with the same identity headers: ratio %.3f\n", f/h }'
+awk 'NF { for (k = 1; k <= NF; k++) s[k] += $k; n++ }
+END {
+	printf "mean: plain %.0f req/s, flowgate+bolt %.0f req/s: ratio %.3f\n", s[1]/n, s[2]/n, s[2]/s[1]
+	printf "      plain adding the four identity headers (header_up, no flowgate): ratio %.3f to plain; flowgate+bolt to it: %.3f\n", s[3]/s[1], s[2]/s[3]
+	printf "      flowgate+redis vs plain reverse_proxy in the same (second) Caddy: ratio %.3f (%.3f to the first Caddy'"'"'s plain)\n", s[5]/s[4], s[5]/s[1]
+	printf "      latency at saturation, added by flowgate+bolt: p50 %+.3f ms, p99 %+.3f ms\n", (s[8]-s[6])/n, (s[9]-s[7])/n
+}' <<<"$tp"
+
+# Latency: one request in flight, so no queueing; the added latency is
+# flowgate's. p99 on two shared cores swings by up to a millisecond per run
+# (GC and scheduling), so rounds alternate and the mean of the differences is
+# reported with its range.
+echo "latency: $lat_rounds rounds x 5s, 1 connection, routes alternating"
+lt=""
+for i in $(seq "$lat_rounds"); do
+	read -r _ p_50 p_99 < <(run 1 5s http://127.0.0.1:18080/ "$cookie")
+	read -r _ f_50 f_99 < <(run 1 5s http://127.0.0.1:18082/ "$cookie")
+	printf 'round %d  plain p50 %.3fms p99 %.3fms | bolt p50 %.3fms p99 %.3fms\n' "$i" "$p_50" "$p_99" "$f_50" "$f_99"
+	lt="$lt$p_50 $p_99 $f_50 $f_99"$'\n'
+done
+awk 'NF { d50 = $3-$1; d99 = $4-$2; s50 += d50; s99 += d99; n++
+	if (n == 1 || d99 < lo) lo = d99; if (n == 1 || d99 > hi) hi = d99 }
+END { printf "mean added latency, one request at a time: p50 %+.3f ms, p99 %+.3f ms (per-round p99 difference %+.3f to %+.3f ms)\n", s50/n, s99/n, lo, hi }' <<<"$lt"
