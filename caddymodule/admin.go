@@ -100,7 +100,8 @@ func adminListFlows(w http.ResponseWriter, app *App) error {
 }
 
 // adminImport applies a blueprint (YAML or JSON body) live; a rejected one changes
-// nothing and answers 400 with the error.
+// nothing and answers 400 with the error (503 if the store is down, 409 if other
+// replicas kept changing the configuration through every retry).
 func adminImport(ctx context.Context, w http.ResponseWriter, r *http.Request, app *App) error {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxImportBody))
 	if err != nil {
@@ -115,7 +116,14 @@ func adminImport(ctx context.Context, w http.ResponseWriter, r *http.Request, ap
 		return apiErr(http.StatusBadRequest, "%v", err)
 	}
 	if err := bp.Apply(ctx, app.engine); err != nil {
-		return apiErr(http.StatusBadRequest, "%v", err)
+		status := http.StatusBadRequest
+		switch {
+		case errors.Is(err, flowengine.ErrUnavailable):
+			status = http.StatusServiceUnavailable
+		case errors.Is(err, flowengine.ErrStale):
+			status = http.StatusConflict
+		}
+		return apiErr(status, "%v", err)
 	}
 	return writeJSON(w, http.StatusOK, map[string]any{"imported": name, "flows": len(bp.Config.Flows),
 		"stages": len(bp.Config.Stages), "policies": len(bp.Config.Policies), "users": len(bp.Users)})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"regexp"
 	"sort"
 	"sync"
@@ -88,7 +89,7 @@ func (e *Engine) Clock() Clock { return e.opts.Clock }
 
 // Reload loads the stored configuration, compiles it and makes it live.
 func (e *Engine) Reload(ctx context.Context) error {
-	cfg, err := e.opts.Store.LoadConfig(ctx)
+	cfg, _, err := e.opts.Store.LoadConfig(ctx)
 	if err != nil {
 		return fmt.Errorf("loading flow configuration: %w", err)
 	}
@@ -106,25 +107,45 @@ func (e *Engine) Reload(ctx context.Context) error {
 func (e *Engine) Apply(ctx context.Context, cfg *Config, users []*User) error {
 	e.applyMu.Lock()
 	defer e.applyMu.Unlock()
-	// Merge onto what the store holds, which another replica may have changed.
-	base, err := e.opts.Store.LoadConfig(ctx)
-	if err != nil {
-		return fmt.Errorf("loading flow configuration: %w", err)
+	// Merge onto what the store holds, and store the result only if nobody
+	// (another replica) changed it meanwhile; else merge again onto theirs.
+	for attempt := 0; attempt < applyAttempts; attempt++ {
+		if attempt > 0 {
+			// Lost a race: let the other writer finish, with jitter so two
+			// replicas retrying do not collide again.
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("storing flow configuration: %w", ctx.Err())
+			case <-time.After(time.Duration(attempt) * time.Duration(1+rand.IntN(5)) * time.Millisecond):
+			}
+		}
+		base, rev, err := e.opts.Store.LoadConfig(ctx)
+		if err != nil {
+			return fmt.Errorf("loading flow configuration: %w", err)
+		}
+		merged := Merge(base, cfg)
+		l, err := e.compile(merged)
+		if err != nil {
+			return err
+		}
+		if err := validateUsers(users); err != nil {
+			return err
+		}
+		err = e.opts.Store.ApplyConfig(ctx, rev, merged, users)
+		if errors.Is(err, ErrStale) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("storing flow configuration: %w", err)
+		}
+		e.loaded.Store(l)
+		return nil
 	}
-	merged := Merge(base, cfg)
-	l, err := e.compile(merged)
-	if err != nil {
-		return err
-	}
-	if err := validateUsers(users); err != nil {
-		return err
-	}
-	if err := e.opts.Store.ApplyConfig(ctx, merged, users); err != nil {
-		return fmt.Errorf("storing flow configuration: %w", err)
-	}
-	e.loaded.Store(l)
-	return nil
+	return fmt.Errorf("storing flow configuration: %d tries: %w", applyAttempts, ErrStale)
 }
+
+// applyAttempts bounds how often Apply merges again after losing a race.
+const applyAttempts = 10
 
 // Config returns a copy of the live configuration, sorted by slug and name.
 func (e *Engine) Config() *Config {

@@ -20,6 +20,9 @@ var (
 	ErrInvalidAnswer = errors.New("invalid answer")
 	// ErrInvalidConfig: flows, stages or policies do not validate. Nothing was applied.
 	ErrInvalidConfig = errors.New("invalid flow configuration")
+	// ErrStale: the stored flow configuration changed since it was read (another
+	// replica applied one); read it again and retry. Nothing was changed.
+	ErrStale = errors.New("flow configuration changed meanwhile")
 	// ErrUnavailable: the store cannot be reached. Callers must fail closed.
 	ErrUnavailable = errors.New("store unavailable")
 )

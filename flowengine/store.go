@@ -2,6 +2,8 @@ package flowengine
 
 import (
 	"context"
+	"crypto/sha1"
+	"encoding/hex"
 	"time"
 )
 
@@ -57,11 +59,25 @@ type ExecutionStore interface {
 
 // ConfigStore keeps flows, stages and policies.
 type ConfigStore interface {
-	// LoadConfig returns the stored configuration (empty if none was saved).
-	LoadConfig(ctx context.Context) (*Config, error)
+	// LoadConfig returns the stored configuration (empty if none was saved) and its
+	// revision (ConfigRevision of the stored bytes).
+	LoadConfig(ctx context.Context) (*Config, string, error)
 	// ApplyConfig replaces the configuration and upserts users (by username) in one
-	// atomic step: on error nothing was changed.
-	ApplyConfig(ctx context.Context, cfg *Config, users []*User) error
+	// atomic step, provided the stored configuration is still at revision base;
+	// ErrStale if another writer changed it since. On error nothing was changed.
+	ApplyConfig(ctx context.Context, base string, cfg *Config, users []*User) error
+}
+
+// ConfigRevision names a stored configuration by its bytes: "" when none is
+// stored, else the hex SHA-1 of the encoding (Redis scripts compute the same
+// with redis.sha1hex). Equal contents give equal revisions, which is all a
+// merge needs: it depends only on what it merges onto.
+func ConfigRevision(raw []byte) string {
+	if raw == nil {
+		return ""
+	}
+	sum := sha1.Sum(raw)
+	return hex.EncodeToString(sum[:])
 }
 
 // CounterStore keeps expiring counters (brute-force regulation).

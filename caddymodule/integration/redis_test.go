@@ -221,10 +221,17 @@ func TestRedisReplicas(t *testing.T) {
 	if s, _, _ := get(t, baseB+"/app", cookie); s != 503 {
 		t.Fatalf("replica during outage: %d", s)
 	}
+	lost := "version: 1\nstages:\n  - {name: hi, type: dummy}\nflows:\n  - {slug: during-outage, title: Lost, designation: enrollment, stages: [{stage: hi, order: 1}]}\n"
+	if status, body := adminDo(t, "POST", "/flowgate/import", lost, "application/yaml"); status != 503 {
+		t.Fatalf("import during outage: %d %s, want 503", status, body)
+	}
 	// …and everything recovers by itself; append-only persistence kept the session.
 	srv.Restart()
 	if took, ok := within(5*time.Second, func() bool { s, _, _ := get(t, base+"/app", cookie); return s == 200 }); !ok {
 		t.Fatalf("no recovery after %v", took)
+	}
+	if s, _, _ := get(t, base+"/.flowgate/flows/during-outage/", ""); s != 404 {
+		t.Fatalf("flow of the import refused during the outage: %d after recovery, want 404", s)
 	}
 	if s, _, _ := get(t, baseB+"/app", cookie); s != 200 {
 		t.Fatalf("replica after recovery: %d", s)

@@ -164,12 +164,15 @@ func (s *Store) DeleteUser(_ context.Context, id string) error {
 }
 
 // ApplyConfig implements flowengine.ConfigStore: config and users in one transaction.
-func (s *Store) ApplyConfig(_ context.Context, cfg *flowengine.Config, users []*flowengine.User) error {
+func (s *Store) ApplyConfig(_ context.Context, base string, cfg *flowengine.Config, users []*flowengine.User) error {
 	raw, err := json.Marshal(cfg)
 	if err != nil {
 		return fmt.Errorf("encoding config: %w", err)
 	}
 	return wrapErr("apply config", s.db.Update(func(tx *bbolt.Tx) error {
+		if flowengine.ConfigRevision(tx.Bucket(bucketConfig).Get(keyConfig)) != base {
+			return flowengine.ErrStale
+		}
 		for _, seed := range users {
 			var existing *flowengine.User
 			if id := tx.Bucket(bucketUsersByName).Get([]byte(flowengine.NormalizeKey(seed.Username))); id != nil {
@@ -186,14 +189,19 @@ func (s *Store) ApplyConfig(_ context.Context, cfg *flowengine.Config, users []*
 }
 
 // LoadConfig implements flowengine.ConfigStore.
-func (s *Store) LoadConfig(context.Context) (*flowengine.Config, error) {
+func (s *Store) LoadConfig(context.Context) (*flowengine.Config, string, error) {
 	cfg := &flowengine.Config{}
+	var rev string
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		v := tx.Bucket(bucketConfig).Get(keyConfig)
 		if v == nil {
 			return nil
 		}
+		rev = flowengine.ConfigRevision(v)
 		return json.Unmarshal(v, cfg)
 	})
-	return cfg, wrapErr("load config", err)
+	if err != nil {
+		return nil, "", wrapErr("load config", err)
+	}
+	return cfg, rev, nil
 }

@@ -193,8 +193,8 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 }
 
 // ApplyConfig implements flowengine.ConfigStore; seed users may have changed.
-func (s *Store) ApplyConfig(ctx context.Context, cfg *flowengine.Config, users []*flowengine.User) error {
-	err := s.Store.ApplyConfig(ctx, cfg, users)
+func (s *Store) ApplyConfig(ctx context.Context, base string, cfg *flowengine.Config, users []*flowengine.User) error {
+	err := s.Store.ApplyConfig(ctx, base, cfg, users)
 	s.mu.Lock()
 	s.users = map[string]userEntry{}
 	s.mu.Unlock()

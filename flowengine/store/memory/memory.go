@@ -310,27 +310,30 @@ func (s *Store) DeleteExecution(_ context.Context, id string) error {
 }
 
 // LoadConfig implements flowengine.ConfigStore.
-func (s *Store) LoadConfig(context.Context) (*flowengine.Config, error) {
+func (s *Store) LoadConfig(context.Context) (*flowengine.Config, string, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	cfg := &flowengine.Config{}
 	if s.config == nil {
-		return cfg, nil
+		return cfg, "", nil
 	}
 	if err := json.Unmarshal(s.config, cfg); err != nil {
-		return nil, fmt.Errorf("decoding config: %w", err)
+		return nil, "", fmt.Errorf("decoding config: %w", err)
 	}
-	return cfg, nil
+	return cfg, flowengine.ConfigRevision(s.config), nil
 }
 
 // ApplyConfig implements flowengine.ConfigStore.
-func (s *Store) ApplyConfig(_ context.Context, cfg *flowengine.Config, users []*flowengine.User) error {
+func (s *Store) ApplyConfig(_ context.Context, base string, cfg *flowengine.Config, users []*flowengine.User) error {
 	raw, err := json.Marshal(cfg)
 	if err != nil {
 		return fmt.Errorf("encoding config: %w", err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if flowengine.ConfigRevision(s.config) != base {
+		return flowengine.ErrStale
+	}
 	// Resolve every user first so a conflict leaves everything as it was.
 	planned := make([]*flowengine.User, 0, len(users))
 	for _, u := range users {

@@ -68,30 +68,31 @@ func (s *Store) DeleteCounter(ctx context.Context, key string) error {
 }
 
 // LoadConfig implements flowengine.ConfigStore.
-func (s *Store) LoadConfig(ctx context.Context) (*flowengine.Config, error) {
+func (s *Store) LoadConfig(ctx context.Context) (*flowengine.Config, string, error) {
 	cfg := &flowengine.Config{}
 	raw, err := s.c.Get(ctx, s.k("config")).Bytes()
 	if errors.Is(err, goredis.Nil) {
-		return cfg, nil
+		return cfg, "", nil
 	}
 	if err != nil {
-		return nil, wrap("load config", err)
+		return nil, "", wrap("load config", err)
 	}
 	if err := json.Unmarshal(raw, cfg); err != nil {
-		return nil, fmt.Errorf("decoding config: %v", err)
+		return nil, "", fmt.Errorf("decoding config: %v", err)
 	}
-	return cfg, nil
+	return cfg, flowengine.ConfigRevision(raw), nil
 }
 
 // ApplyConfig implements flowengine.ConfigStore: config and seed users in one
-// script, then a change notice so every replica reloads.
-func (s *Store) ApplyConfig(ctx context.Context, cfg *flowengine.Config, users []*flowengine.User) error {
+// script, which first checks the stored revision, then a change notice so every
+// replica reloads.
+func (s *Store) ApplyConfig(ctx context.Context, base string, cfg *flowengine.Config, users []*flowengine.User) error {
 	raw, err := json.Marshal(cfg)
 	if err != nil {
 		return err
 	}
 	for attempt := 0; attempt < 5; attempt++ {
-		args := []any{s.prefix, string(raw)}
+		args := []any{s.prefix, string(raw), base}
 		for _, seed := range users {
 			existing, err := s.GetUserByUsername(ctx, seed.Username)
 			if err != nil && !errors.Is(err, flowengine.ErrNotFound) {
@@ -117,6 +118,8 @@ func (s *Store) ApplyConfig(ctx context.Context, cfg *flowengine.Config, users [
 			return s.Notify(ctx, "config")
 		case res == "retry": // a username changed hands while we read: read again
 			continue
+		case res == "stale":
+			return flowengine.ErrStale
 		default:
 			return fmt.Errorf("seed users: %s: %w", res, flowengine.ErrConflict)
 		}

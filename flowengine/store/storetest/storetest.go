@@ -31,6 +31,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"Executions", testExecutions},
 		{"Config", testConfig},
 		{"ConfigAtomic", testConfigAtomic},
+		{"ConfigStale", testConfigStale},
 		{"Counters", testCounters},
 	}
 	for _, tc := range tests {
@@ -302,15 +303,15 @@ func sampleConfig() *flowengine.Config {
 
 func testConfig(t *testing.T, s flowengine.Store, _ *flowengine.ManualClock) {
 	ctx := context.Background()
-	empty, err := s.LoadConfig(ctx)
+	empty, rev, err := s.LoadConfig(ctx)
 	must(t, err)
-	if len(empty.Flows)+len(empty.Stages)+len(empty.Policies) != 0 {
-		t.Fatal("new store has config")
+	if len(empty.Flows)+len(empty.Stages)+len(empty.Policies) != 0 || rev != "" {
+		t.Fatalf("new store has config (revision %q)", rev)
 	}
 	seed := user("seed", "seed@example.com")
 	seed.PasswordHash = "$2a$04$hash"
-	must(t, s.ApplyConfig(ctx, sampleConfig(), []*flowengine.User{seed}))
-	cfg, err := s.LoadConfig(ctx)
+	must(t, s.ApplyConfig(ctx, "", sampleConfig(), []*flowengine.User{seed}))
+	cfg, rev, err := s.LoadConfig(ctx)
 	must(t, err)
 	if len(cfg.Flows) != 1 || cfg.Flows[0].Stages[0].Policies[0].Timeout != time.Second ||
 		cfg.Stages[0].Config["throw_error"] != false || cfg.Policies[0].Rego == "" {
@@ -320,7 +321,7 @@ func testConfig(t *testing.T, s flowengine.Store, _ *flowengine.ManualClock) {
 	must(t, err)
 	// Applying again with the seed changed and no hash keeps the ID and the hash.
 	again := user("SEED", "new@example.com")
-	must(t, s.ApplyConfig(ctx, sampleConfig(), []*flowengine.User{again}))
+	must(t, s.ApplyConfig(ctx, rev, sampleConfig(), []*flowengine.User{again}))
 	u2, err := s.GetUserByUsername(ctx, "seed")
 	must(t, err)
 	if u2.ID != u.ID || u2.PasswordHash != "$2a$04$hash" || u2.Email != "new@example.com" {
@@ -336,16 +337,49 @@ func testConfigAtomic(t *testing.T, s flowengine.Store, _ *flowengine.ManualCloc
 	ctx := context.Background()
 	must(t, s.CreateUser(ctx, user("taken", "taken@example.com")))
 	bad := []*flowengine.User{user("fresh", "fresh@example.com"), user("other", "taken@example.com")}
-	if err := s.ApplyConfig(ctx, sampleConfig(), bad); !errors.Is(err, flowengine.ErrConflict) {
+	if err := s.ApplyConfig(ctx, "", sampleConfig(), bad); !errors.Is(err, flowengine.ErrConflict) {
 		t.Fatalf("conflicting seed users: %v, want ErrConflict", err)
 	}
-	cfg, err := s.LoadConfig(ctx)
+	cfg, _, err := s.LoadConfig(ctx)
 	must(t, err)
 	if len(cfg.Flows) != 0 {
 		t.Fatal("config applied although the users failed")
 	}
 	if _, err := s.GetUserByUsername(ctx, "fresh"); !errors.Is(err, flowengine.ErrNotFound) {
 		t.Fatal("half of a failed apply was kept")
+	}
+}
+
+// testConfigStale: an apply merged onto a revision that another writer has
+// since replaced is refused whole, seed users included.
+func testConfigStale(t *testing.T, s flowengine.Store, _ *flowengine.ManualClock) {
+	ctx := context.Background()
+	must(t, s.ApplyConfig(ctx, "", sampleConfig(), nil))
+	_, read, err := s.LoadConfig(ctx)
+	must(t, err)
+	// Another writer applies first.
+	theirs := sampleConfig()
+	theirs.Flows[0].Title = "theirs"
+	must(t, s.ApplyConfig(ctx, read, theirs, nil))
+	mine := sampleConfig()
+	mine.Flows[0].Title = "mine"
+	if err := s.ApplyConfig(ctx, read, mine, []*flowengine.User{user("late", "late@example.com")}); !errors.Is(err, flowengine.ErrStale) {
+		t.Fatalf("apply onto a replaced revision: %v, want ErrStale", err)
+	}
+	if err := s.ApplyConfig(ctx, "", mine, nil); !errors.Is(err, flowengine.ErrStale) {
+		t.Fatalf("apply onto \"no config\" when one is stored: %v, want ErrStale", err)
+	}
+	cfg, now, err := s.LoadConfig(ctx)
+	must(t, err)
+	if cfg.Flows[0].Title != "theirs" || now == read || now == "" {
+		t.Fatalf("after a stale apply: title %q, revision %q (read %q)", cfg.Flows[0].Title, now, read)
+	}
+	if _, err := s.GetUserByUsername(ctx, "late"); !errors.Is(err, flowengine.ErrNotFound) {
+		t.Fatal("a stale apply kept its seed user")
+	}
+	must(t, s.ApplyConfig(ctx, now, mine, nil))
+	if cfg, _, _ := s.LoadConfig(ctx); cfg.Flows[0].Title != "mine" {
+		t.Fatalf("apply at the current revision: title %q", cfg.Flows[0].Title)
 	}
 }
 
