@@ -4,10 +4,8 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
-	"fmt"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -413,48 +411,5 @@ func TestDummyHashFollowsRealCost(t *testing.T) {
 	unknown := timeIt(func() { flowengine.DummyVerify("y") })
 	if unknown < known/2 || unknown > known*2 {
 		t.Fatalf("dummy verification %v vs real %v: an unknown user is distinguishable", unknown, known)
-	}
-}
-
-// Two replicas importing at the same moment each merge onto what the other
-// stored, so neither import is lost.
-func TestConcurrentImportsKeepBoth(t *testing.T) {
-	for _, kind := range []storeKind{memoryStore, boltStore} {
-		t.Run(string(kind), func(t *testing.T) {
-			a := newEnv(t, kind)
-			b := newEnvOn(t, a.store, a.clock)
-			const each = 15
-			var wg sync.WaitGroup
-			for _, e := range []*env{a, b} {
-				name := "a"
-				if e == b {
-					name = "b"
-				}
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for i := 0; i < each; i++ {
-						cfg := &flowengine.Config{
-							Stages: []flowengine.StageDef{{Name: "login", Type: "user_login"}},
-							Flows: []flowengine.Flow{{Slug: fmt.Sprintf("%s-%d", name, i), Name: "F", Title: "F",
-								Designation: flowengine.DesignationAuthentication,
-								Stages:      []flowengine.StageBinding{{Stage: "login", Order: 1}}}},
-						}
-						if err := e.engine.Apply(context.Background(), cfg, nil); err != nil {
-							t.Error(err)
-							return
-						}
-					}
-				}()
-			}
-			wg.Wait()
-			stored, _, err := a.store.LoadConfig(context.Background())
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(stored.Flows) != 2*each {
-				t.Fatalf("%d flows stored after %d imports of one flow each: imports were lost", len(stored.Flows), 2*each)
-			}
-		})
 	}
 }

@@ -3,15 +3,12 @@ package redis_test
 import (
 	"context"
 	"errors"
-	"fmt"
-	"sync"
 	"testing"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/flowgate/flowgate/flowengine"
-	"github.com/flowgate/flowgate/flowengine/stages"
 	"github.com/flowgate/flowgate/flowengine/store/redis"
 	"github.com/flowgate/flowgate/flowengine/store/redis/redistest"
 	"github.com/flowgate/flowgate/flowengine/store/storetest"
@@ -75,55 +72,6 @@ func TestReplicasShareState(t *testing.T) {
 		}
 	case <-time.After(time.Second):
 		t.Fatal("change notice not received within 1s")
-	}
-}
-
-// Two replicas importing at the same moment: each import merges onto the
-// other's, none is lost (the apply script refuses a stale revision).
-func TestReplicasImportConcurrently(t *testing.T) {
-	srv := redistest.Start(t)
-	ctx := context.Background()
-	noPolicies := func(m map[string]string) (flowengine.PolicyEvaluator, error) {
-		if len(m) > 0 {
-			return nil, errors.New("no policies in this test")
-		}
-		return nil, nil
-	}
-	const each = 10
-	var wg sync.WaitGroup
-	for _, name := range []string{"a", "b"} {
-		s, _ := redis.New(redis.Options{Client: client(srv.Addr)})
-		defer s.Close()
-		e, err := flowengine.New(flowengine.Options{Store: s, Stages: stages.Types(), Policies: noPolicies})
-		if err != nil {
-			t.Fatal(err)
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < each; i++ {
-				cfg := &flowengine.Config{
-					Stages: []flowengine.StageDef{{Name: "login", Type: "user_login"}},
-					Flows: []flowengine.Flow{{Slug: fmt.Sprintf("%s-%d", name, i), Name: "F", Title: "F",
-						Designation: flowengine.DesignationAuthentication,
-						Stages:      []flowengine.StageBinding{{Stage: "login", Order: 1}}}},
-				}
-				if err := e.Apply(ctx, cfg, nil); err != nil {
-					t.Error(err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	s, _ := redis.New(redis.Options{Client: client(srv.Addr)})
-	defer s.Close()
-	stored, _, err := s.LoadConfig(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(stored.Flows) != 2*each {
-		t.Fatalf("%d flows stored after %d imports of one flow each: imports were lost", len(stored.Flows), 2*each)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/flowgate/flowgate/flowengine"
+	"github.com/flowgate/flowgate/flowengine/stages"
 )
 
 // Factory returns a new, empty store that uses clock for expiry.
@@ -32,6 +33,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"Config", testConfig},
 		{"ConfigAtomic", testConfigAtomic},
 		{"ConfigStale", testConfigStale},
+		{"ConcurrentImports", testConcurrentImports},
 		{"Counters", testCounters},
 	}
 	for _, tc := range tests {
@@ -380,6 +382,45 @@ func testConfigStale(t *testing.T, s flowengine.Store, _ *flowengine.ManualClock
 	must(t, s.ApplyConfig(ctx, now, mine, nil))
 	if cfg, _, _ := s.LoadConfig(ctx); cfg.Flows[0].Title != "mine" {
 		t.Fatalf("apply at the current revision: title %q", cfg.Flows[0].Title)
+	}
+}
+
+// testConcurrentImports: two engines on the store are two replicas; importing
+// at the same moment, each merges onto the other's flows and none is lost.
+func testConcurrentImports(t *testing.T, s flowengine.Store, _ *flowengine.ManualClock) {
+	noPolicies := func(m map[string]string) (flowengine.PolicyEvaluator, error) {
+		if len(m) > 0 {
+			return nil, errors.New("no policies in this test")
+		}
+		return nil, nil
+	}
+	const each = 10
+	var wg sync.WaitGroup
+	for _, replica := range []string{"a", "b"} {
+		e, err := flowengine.New(flowengine.Options{Store: s, Stages: stages.Types(), Policies: noPolicies})
+		must(t, err)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				cfg := &flowengine.Config{
+					Stages: []flowengine.StageDef{{Name: "login", Type: "user_login"}},
+					Flows: []flowengine.Flow{{Slug: fmt.Sprintf("%s-%d", replica, i), Name: "F", Title: "F",
+						Designation: flowengine.DesignationAuthentication,
+						Stages:      []flowengine.StageBinding{{Stage: "login", Order: 1}}}},
+				}
+				if err := e.Apply(context.Background(), cfg, nil); err != nil {
+					t.Errorf("replica %s: %v", replica, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	cfg, _, err := s.LoadConfig(context.Background())
+	must(t, err)
+	if len(cfg.Flows) != 2*each {
+		t.Fatalf("%d flows stored after %d imports of one flow each: imports were lost", len(cfg.Flows), 2*each)
 	}
 }
 
