@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"strconv"
+	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
@@ -296,7 +297,7 @@ func eachOption(d *caddyfile.Dispenser, set func(key, value string) error) error
 //	    header_user   <header>
 //	    header_email  <header>
 //	    header_name   <header>
-//	    header_groups <header>
+//	    header_groups <header>       # "-" for none
 //	    flow <designation> <slug>
 //	}
 func parseHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
@@ -315,6 +316,11 @@ func parseHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 				v := h.Val()
 				if hd.Headers == nil && key != "prefix" && key != "policy" {
 					hd.Headers = &HeaderNames{}
+				}
+				if strings.HasPrefix(key, "header_") {
+					if err := checkHeaderName(v); err != nil {
+						return nil, h.Errf("%s: %v", key, err)
+					}
 				}
 				switch key {
 				case "prefix":

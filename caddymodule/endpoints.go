@@ -122,11 +122,12 @@ func (h *Handler) verify(w http.ResponseWriter, r *http.Request) error {
 	if user == nil {
 		return writeJSON(w, http.StatusUnauthorized, map[string]string{"type": "error", "message": "authentication required", "login_url": h.Prefix + "/default/authentication/"})
 	}
-	hd := w.Header()
-	hd.Set(h.Headers.User, user.Username)
-	hd.Set(h.Headers.Email, user.Email)
-	hd.Set(h.Headers.Name, user.Name)
-	hd.Set(h.Headers.Groups, strings.Join(user.Groups, ","))
+	id := h.identityOf(user)
+	for i, key := range h.headerKeys {
+		if key != "" {
+			w.Header()[key] = id.headers[i]
+		}
+	}
 	w.WriteHeader(http.StatusOK)
 	return nil
 }

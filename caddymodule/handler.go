@@ -15,6 +15,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+	"golang.org/x/net/http/httpguts"
 
 	"github.com/flowgate/flowgate/flowengine"
 )
@@ -34,7 +35,8 @@ type Handler struct {
 	// (authorization); a denial is a 403 page. Default: none.
 	Policy string `json:"policy,omitempty"`
 	// Headers renames the identity headers set for the upstream
-	// (defaults Remote-User, Remote-Email, Remote-Name, Remote-Groups).
+	// (defaults Remote-User, Remote-Email, Remote-Name, Remote-Groups); "-"
+	// sends no such header. Client-sent identity headers are removed either way.
 	Headers *HeaderNames `json:"headers,omitempty"`
 	// Flows pins a flow slug per designation (e.g. authentication: my-login)
 	// instead of choosing by order and policies.
@@ -48,7 +50,7 @@ type Handler struct {
 	identities *identityCache
 }
 
-// HeaderNames are the identity headers sent upstream.
+// HeaderNames are the identity headers sent upstream; NoHeader sends none.
 type HeaderNames struct {
 	User   string `json:"user,omitempty"`
 	Email  string `json:"email,omitempty"`
@@ -93,14 +95,30 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	def(&h.Headers.Groups, "Remote-Groups")
 	h.identities = &identityCache{}
 	for i, n := range []string{h.Headers.User, h.Headers.Email, h.Headers.Name, h.Headers.Groups} {
-		h.headerKeys[i] = textproto.CanonicalMIMEHeaderKey(n)
+		if err := checkHeaderName(n); err != nil {
+			return err
+		}
+		h.headerKeys[i] = ""
+		if n != NoHeader {
+			h.headerKeys[i] = textproto.CanonicalMIMEHeaderKey(n)
+		}
 	}
 	h.strip = nil
 	for _, n := range []string{"Remote-User", "Remote-Email", "Remote-Name", "Remote-Groups",
 		h.Headers.User, h.Headers.Email, h.Headers.Name, h.Headers.Groups} {
-		if k := headerKey(n); !slices.Contains(h.strip, k) {
+		if k := headerKey(n); n != NoHeader && !slices.Contains(h.strip, k) {
 			h.strip = append(h.strip, k)
 		}
+	}
+	return nil
+}
+
+// NoHeader as an identity header name sends no such header upstream.
+const NoHeader = "-"
+
+func checkHeaderName(n string) error {
+	if n != NoHeader && !httpguts.ValidHeaderFieldName(n) {
+		return fmt.Errorf("identity header %q: not a valid header name (%q sends none)", n, NoHeader)
 	}
 	return nil
 }

@@ -95,7 +95,9 @@ func (h *Handler) setIdentity(r *http.Request, u *flowengine.User) {
 	}
 	id := h.identityOf(u)
 	for i, key := range h.headerKeys {
-		r.Header[key] = id.headers[i]
+		if key != "" {
+			r.Header[key] = id.headers[i]
+		}
 	}
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
 		repl.Set("http.auth.user.id", id.values[0])

@@ -3,7 +3,8 @@
 # flowgate-protected routes with a valid session: bolt store (:18082) and, in a
 # second Caddy, Redis store (:18083, a private redis-server). For reference,
 # plain reverse_proxy adding the same four identity headers with header_up
-# (:18085): what carrying them costs without any authentication.
+# (:18085): what carrying them costs without any authentication; and flowgate
+# sending Remote-User only (:18086, header_email/name/groups -).
 # Throughput at saturation (BENCH_CONNECTIONS), then the latency a single
 # request sees (one connection, no queueing). Prints req/s, the ratios and
 # p50/p99. Loopback only.
@@ -57,6 +58,15 @@ http://:18085 {
 http://:18082 {
 	bind 127.0.0.1
 	flowgate
+	reverse_proxy 127.0.0.1:18081
+}
+http://:18086 {
+	bind 127.0.0.1
+	flowgate {
+		header_email -
+		header_name -
+		header_groups -
+	}
 	reverse_proxy 127.0.0.1:18081
 }
 CADDY
@@ -126,16 +136,18 @@ for i in $(seq "$rounds"); do
 	read -r p_rps p_50 p_99 < <(run "$conns" "$duration" http://127.0.0.1:18080/ "$cookie")
 	read -r f_rps f_50 f_99 < <(run "$conns" "$duration" http://127.0.0.1:18082/ "$cookie")
 	read -r u_rps _ _ < <(run "$conns" "$duration" http://127.0.0.1:18085/ "$cookie")
+	read -r o_rps _ _ < <(run "$conns" "$duration" http://127.0.0.1:18086/ "$cookie")
 	read -r q_rps _ _ < <(run "$conns" "$duration" http://127.0.0.1:18084/ "$rcookie")
 	read -r r_rps _ _ < <(run "$conns" "$duration" http://127.0.0.1:18083/ "$rcookie")
-	printf 'round %d  plain %6.0f req/s p50 %5.2fms p99 %5.2fms | bolt %6.0f req/s p50 %5.2fms p99 %5.2fms | plain+header_up %6.0f req/s | redis %6.0f req/s, plain in its process %6.0f req/s\n' \
-		"$i" "$p_rps" "$p_50" "$p_99" "$f_rps" "$f_50" "$f_99" "$u_rps" "$r_rps" "$q_rps"
-	tp="$tp$p_rps $f_rps $u_rps $q_rps $r_rps $p_50 $p_99 $f_50 $f_99"$'\n'
+	printf 'round %d  plain %6.0f req/s p50 %5.2fms p99 %5.2fms | bolt %6.0f req/s p50 %5.2fms p99 %5.2fms | plain+header_up %6.0f req/s | bolt, Remote-User only %6.0f req/s | redis %6.0f req/s, plain in its process %6.0f req/s\n' \
+		"$i" "$p_rps" "$p_50" "$p_99" "$f_rps" "$f_50" "$f_99" "$u_rps" "$o_rps" "$r_rps" "$q_rps"
+	tp="$tp$p_rps $f_rps $u_rps $q_rps $r_rps $p_50 $p_99 $f_50 $f_99 $o_rps"$'\n'
 done
 awk 'NF { for (k = 1; k <= NF; k++) s[k] += $k; n++ }
 END {
 	printf "mean: plain %.0f req/s, flowgate+bolt %.0f req/s: ratio %.3f\n", s[1]/n, s[2]/n, s[2]/s[1]
 	printf "      plain adding the four identity headers (header_up, no flowgate): ratio %.3f to plain; flowgate+bolt to it: %.3f\n", s[3]/s[1], s[2]/s[3]
+	printf "      flowgate+bolt sending Remote-User only: ratio %.3f\n", s[10]/s[1]
 	printf "      flowgate+redis vs plain reverse_proxy in the same (second) Caddy: ratio %.3f (%.3f to the first Caddy'"'"'s plain)\n", s[5]/s[4], s[5]/s[1]
 	printf "      latency at saturation, added by flowgate+bolt: p50 %+.3f ms, p99 %+.3f ms\n", (s[8]-s[6])/n, (s[9]-s[7])/n
 }' <<<"$tp"

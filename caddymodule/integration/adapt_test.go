@@ -62,6 +62,7 @@ func TestAdaptErrorsNameLine(t *testing.T) {
 		{"unknown handler option", ":80 {\n\tflowgate {\n\t\tpolicyy x\n\t}\n}\n", `unknown flowgate option "policyy", at Caddyfile:3`},
 		{"bad designation", ":80 {\n\tflowgate {\n\t\tflow signin x\n\t}\n}\n", `unknown designation "signin"`},
 		{"bad prefix", ":80 {\n\tflowgate {\n\t\tprefix auth\n\t}\n}\n", "Caddyfile:3"},
+		{"bad header name", ":80 {\n\tflowgate {\n\t\theader_user \"Remote User\"\n\t}\n}\n", `header_user: identity header "Remote User": not a valid header name ("-" sends none), at Caddyfile:3`},
 		{"bad lifetime", "{\n\tflowgate {\n\t\tcookie {\n\t\t\tlifetime forever\n\t\t}\n\t}\n}\n", "Caddyfile:4"},
 	}
 	for _, tc := range cases {

@@ -16,9 +16,10 @@ import (
 )
 
 // BenchmarkProxied sends authenticated requests through one in-process Caddy to
-// a `respond` upstream on three routes: plain reverse_proxy, the same with
+// a `respond` upstream on four routes: plain reverse_proxy, the same with
 // header_up adding the four identity headers (what carrying them costs without
-// any authentication), and flowgate with a bolt store. allocs/op and B/op count
+// any authentication), flowgate with a bolt store, and flowgate sending only
+// Remote-User (header_email/name/groups "-"). allocs/op and B/op count
 // the whole process (client, gateway and upstream), so the differences between
 // the routes are what sits in front of reverse_proxy.
 //
@@ -58,6 +59,14 @@ http://localhost:9080 {
 			header_up Remote-Groups staff,dev
 		}
 	}
+	handle /user_only {
+		flowgate {
+			header_email -
+			header_name -
+			header_groups -
+		}
+		reverse_proxy localhost:9081
+	}
 	handle {
 		flowgate
 		reverse_proxy localhost:9081
@@ -96,7 +105,7 @@ http://localhost:9080 {
 		b.Fatal("no session cookie after login")
 	}
 
-	for _, route := range []string{"plain", "header_up", "flowgate"} {
+	for _, route := range []string{"plain", "header_up", "flowgate", "user_only"} {
 		b.Run(route, func(b *testing.B) {
 			req, _ := http.NewRequest("GET", base+"/"+route, nil)
 			req.Header.Set("Cookie", cookie)

@@ -171,6 +171,33 @@ func TestSessionSurvivesConfigReload(t *testing.T) {
 	}
 }
 
+// Identity headers can be renamed, or left out with "-"; client-sent ones are
+// removed in every case, so leaving a header out never lets a client set it.
+func TestIdentityHeadersRenamedOrLeftOut(t *testing.T) {
+	g := startGateway(t, "", "header_user X-User\n\t\theader_email -\n\t\theader_groups -")
+	g.login("alice", "pw-alice", "/")
+	status, hdr := g.upstreamHeaders("/", "Remote-Email: x@evil.example", "Remote-Groups: admins", "X-User: mallory", "Remote-User: root")
+	if status != 200 {
+		t.Fatalf("proxied request: %d", status)
+	}
+	if got := hdr.Values("X-User"); len(got) != 1 || got[0] != "alice" {
+		t.Fatalf("X-User = %v", got)
+	}
+	for _, k := range []string{"Remote-User", "Remote-Email", "Remote-Groups"} {
+		if v, ok := hdr[k]; ok {
+			t.Fatalf("%s = %v reached the upstream", k, v)
+		}
+	}
+	if hdr.Get("Remote-Name") != "Alice Example" || hdr.Get("X-Auth-Groups") != "staff" {
+		t.Fatalf("Remote-Name %q, groups placeholder %q: a left-out header must not change the others or the placeholders",
+			hdr.Get("Remote-Name"), hdr.Get("X-Auth-Groups"))
+	}
+	resp, _ := g.do("GET", "/.flowgate/auth/verify", "")
+	if resp.Header.Get("X-User") != "alice" || resp.Header.Get("Remote-Email") != "" || resp.Header.Get("Remote-Name") != "Alice Example" {
+		t.Fatalf("verify headers: %v", resp.Header)
+	}
+}
+
 func TestVerifyEndpoint(t *testing.T) {
 	g := startGateway(t, "", "")
 	resp, _ := g.do("GET", "/.flowgate/auth/verify", "")
