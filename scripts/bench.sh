@@ -8,12 +8,12 @@
 # Throughput at saturation (BENCH_CONNECTIONS), then the latency a single
 # request sees (one connection, no queueing). Prints req/s, the ratios and
 # p50/p99. Loopback only.
-#   BENCH_DURATION (default 10s)  BENCH_ROUNDS (default 3)  BENCH_CONNECTIONS (default 32)
+#   BENCH_DURATION (default 5s)  BENCH_ROUNDS (default 6)  BENCH_CONNECTIONS (default 32)
 #   BENCH_LATENCY_ROUNDS (default 6, 5 s each)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-duration=${BENCH_DURATION:-10s}
-rounds=${BENCH_ROUNDS:-3}
+duration=${BENCH_DURATION:-5s}
+rounds=${BENCH_ROUNDS:-6}
 conns=${BENCH_CONNECTIONS:-32}
 lat_rounds=${BENCH_LATENCY_ROUNDS:-6}
 work=$(mktemp -d)
@@ -129,8 +129,11 @@ run() { # connections duration url -> "rps p50 p99" (latencies in ms); every run
 to_ms() { awk -v v="$1" 'BEGIN{ if (v ~ /us$/) {sub(/us$/,"",v); print v/1000} else if (v ~ /ms$/) {sub(/ms$/,"",v); print v} else {sub(/s$/,"",v); print v*1000} }'; }
 
 # Throughput: every route gets the same request, cookie included, so only what
-# sits in front of reverse_proxy differs. Rounds alternate the routes.
-echo "throughput: $rounds rounds x $duration, $conns connections, routes alternating"
+# sits in front of reverse_proxy differs. This machine's speed drifts by several
+# percent within a minute, so each round runs plain reverse_proxy first and
+# last and compares every route with the mean of the two; the plain-to-plain
+# ratio of a round shows the noise. Ratios are medians over rounds, with range.
+echo "throughput: $rounds rounds x $duration per route, $conns connections; plain runs first and last in each round"
 tp=""
 for i in $(seq "$rounds"); do
 	read -r p_rps p_50 p_99 < <(run "$conns" "$duration" http://127.0.0.1:18080/ "$cookie")
@@ -139,17 +142,28 @@ for i in $(seq "$rounds"); do
 	read -r o_rps _ _ < <(run "$conns" "$duration" http://127.0.0.1:18086/ "$cookie")
 	read -r q_rps _ _ < <(run "$conns" "$duration" http://127.0.0.1:18084/ "$rcookie")
 	read -r r_rps _ _ < <(run "$conns" "$duration" http://127.0.0.1:18083/ "$rcookie")
-	printf 'round %d  plain %6.0f req/s p50 %5.2fms p99 %5.2fms | bolt %6.0f req/s p50 %5.2fms p99 %5.2fms | plain+header_up %6.0f req/s | bolt, Remote-User only %6.0f req/s | redis %6.0f req/s, plain in its process %6.0f req/s\n' \
-		"$i" "$p_rps" "$p_50" "$p_99" "$f_rps" "$f_50" "$f_99" "$u_rps" "$o_rps" "$r_rps" "$q_rps"
-	tp="$tp$p_rps $f_rps $u_rps $q_rps $r_rps $p_50 $p_99 $f_50 $f_99 $o_rps"$'\n'
+	read -r p2_rps p2_50 p2_99 < <(run "$conns" "$duration" http://127.0.0.1:18080/ "$cookie")
+	printf 'round %d  plain %6.0f/%6.0f req/s | bolt %6.0f | plain+header_up %6.0f | bolt, Remote-User only %6.0f | redis %6.0f, plain in its process %6.0f\n' \
+		"$i" "$p_rps" "$p2_rps" "$f_rps" "$u_rps" "$o_rps" "$r_rps" "$q_rps"
+	tp="$tp$p_rps $p2_rps $f_rps $u_rps $o_rps $q_rps $r_rps $p_50 $p_99 $p2_50 $p2_99 $f_50 $f_99"$'\n'
 done
-awk 'NF { for (k = 1; k <= NF; k++) s[k] += $k; n++ }
+awk '
+function med(a, n,   i, j, t) { for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] > a[j]; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
+	return n % 2 ? a[(n+1)/2] : (a[n/2] + a[n/2+1]) / 2 }
+function line(label, a, n,   lo, hi, i) { lo = hi = a[1]; for (i = 2; i <= n; i++) { if (a[i] < lo) lo = a[i]; if (a[i] > hi) hi = a[i] }
+	printf "  %-58s %.3f (rounds %.3f to %.3f)\n", label, med(a, n), lo, hi }
+NF { n++; p = ($1 + $2) / 2; plain += p
+	bolt[n] = $3 / p; hdr[n] = $4 / p; vs[n] = $3 / $4; one[n] = $5 / p; red[n] = $7 / $6; aa[n] = $2 / $1
+	d50 += $12 - ($8 + $10) / 2; d99 += $13 - ($9 + $11) / 2 }
 END {
-	printf "mean: plain %.0f req/s, flowgate+bolt %.0f req/s: ratio %.3f\n", s[1]/n, s[2]/n, s[2]/s[1]
-	printf "      plain adding the four identity headers (header_up, no flowgate): ratio %.3f to plain; flowgate+bolt to it: %.3f\n", s[3]/s[1], s[2]/s[3]
-	printf "      flowgate+bolt sending Remote-User only: ratio %.3f\n", s[10]/s[1]
-	printf "      flowgate+redis vs plain reverse_proxy in the same (second) Caddy: ratio %.3f (%.3f to the first Caddy'"'"'s plain)\n", s[5]/s[4], s[5]/s[1]
-	printf "      latency at saturation, added by flowgate+bolt: p50 %+.3f ms, p99 %+.3f ms\n", (s[8]-s[6])/n, (s[9]-s[7])/n
+	printf "ratios to plain reverse_proxy (mean plain %.0f req/s), median over %d rounds:\n", plain / n, n
+	line("flowgate+bolt", bolt, n)
+	line("plain + the four identity headers (header_up, no flowgate)", hdr, n)
+	line("flowgate+bolt to that", vs, n)
+	line("flowgate+bolt sending Remote-User only", one, n)
+	line("flowgate+redis to plain in the same (second) Caddy", red, n)
+	line("noise: plain last to plain first", aa, n)
+	printf "latency at saturation, added by flowgate+bolt: p50 %+.3f ms, p99 %+.3f ms (means)\n", d50 / n, d99 / n
 }' <<<"$tp"
 
 # Latency: one request in flight, so no queueing; the added latency is
