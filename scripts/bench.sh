@@ -4,7 +4,9 @@
 # second Caddy, Redis store (:18083, a private redis-server). For reference,
 # plain reverse_proxy adding the same four identity headers with header_up
 # (:18085): what carrying them costs without any authentication; and flowgate
-# sending Remote-User only (:18086, header_email/name/groups -).
+# sending Remote-User only (:18086, header_email/name/groups -); and Caddy's
+# forward_auth asking flowgate's auth/verify endpoint (:18087), which is what an
+# external auth service costs at best: one more HTTP round trip per request.
 # Throughput at saturation (BENCH_CONNECTIONS), then the latency a single
 # request sees (one connection, no queueing). Prints req/s, the ratios and
 # p50/p99. Loopback only.
@@ -58,6 +60,14 @@ http://:18085 {
 http://:18082 {
 	bind 127.0.0.1
 	flowgate
+	reverse_proxy 127.0.0.1:18081
+}
+http://:18087 {
+	bind 127.0.0.1
+	forward_auth 127.0.0.1:18082 {
+		uri /.flowgate/auth/verify
+		copy_headers Remote-User Remote-Email Remote-Name Remote-Groups
+	}
 	reverse_proxy 127.0.0.1:18081
 }
 http://:18086 {
@@ -115,6 +125,8 @@ cookie=$(login 18082)
 rcookie=$(login 18083)
 [ -n "$cookie" ] && [ -n "$rcookie" ] || { echo "no session cookie"; exit 1; }
 curl -fs -H "Cookie: flowgate_session=$cookie" http://127.0.0.1:18082/ | grep -q "hello from upstream"
+curl -fs -H "Cookie: flowgate_session=$cookie" http://127.0.0.1:18087/ | grep -q "hello from upstream"
+curl -s -o /dev/null -w "%{http_code}" http://127.0.0.1:18087/ | grep -q 401 # forward_auth really asks flowgate
 curl -fs -H "Cookie: flowgate_session=$rcookie" http://127.0.0.1:18083/ | grep -q "hello from upstream"
 
 run() { # connections duration url -> "rps p50 p99" (latencies in ms); every run sends the session cookie
@@ -140,12 +152,13 @@ for i in $(seq "$rounds"); do
 	read -r f_rps f_50 f_99 < <(run "$conns" "$duration" http://127.0.0.1:18082/ "$cookie")
 	read -r u_rps _ _ < <(run "$conns" "$duration" http://127.0.0.1:18085/ "$cookie")
 	read -r o_rps _ _ < <(run "$conns" "$duration" http://127.0.0.1:18086/ "$cookie")
+	read -r x_rps _ _ < <(run "$conns" "$duration" http://127.0.0.1:18087/ "$cookie")
 	read -r q_rps _ _ < <(run "$conns" "$duration" http://127.0.0.1:18084/ "$rcookie")
 	read -r r_rps _ _ < <(run "$conns" "$duration" http://127.0.0.1:18083/ "$rcookie")
 	read -r p2_rps p2_50 p2_99 < <(run "$conns" "$duration" http://127.0.0.1:18080/ "$cookie")
-	printf 'round %d  plain %6.0f/%6.0f req/s | bolt %6.0f | plain+header_up %6.0f | bolt, Remote-User only %6.0f | redis %6.0f, plain in its process %6.0f\n' \
-		"$i" "$p_rps" "$p2_rps" "$f_rps" "$u_rps" "$o_rps" "$r_rps" "$q_rps"
-	tp="$tp$p_rps $p2_rps $f_rps $u_rps $o_rps $q_rps $r_rps $p_50 $p_99 $p2_50 $p2_99 $f_50 $f_99"$'\n'
+	printf 'round %d  plain %6.0f/%6.0f req/s | bolt %6.0f | plain+header_up %6.0f | bolt, Remote-User only %6.0f | forward_auth %6.0f | redis %6.0f, plain in its process %6.0f\n' \
+		"$i" "$p_rps" "$p2_rps" "$f_rps" "$u_rps" "$o_rps" "$x_rps" "$r_rps" "$q_rps"
+	tp="$tp$p_rps $p2_rps $f_rps $u_rps $o_rps $q_rps $r_rps $p_50 $p_99 $p2_50 $p2_99 $f_50 $f_99 $x_rps"$'\n'
 done
 awk '
 function med(a, n,   i, j, t) { for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] > a[j]; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
@@ -153,7 +166,7 @@ function med(a, n,   i, j, t) { for (i = 2; i <= n; i++) for (j = i; j > 1 && a[
 function line(label, a, n,   lo, hi, i) { lo = hi = a[1]; for (i = 2; i <= n; i++) { if (a[i] < lo) lo = a[i]; if (a[i] > hi) hi = a[i] }
 	printf "  %-58s %.3f (rounds %.3f to %.3f)\n", label, med(a, n), lo, hi }
 NF { n++; p = ($1 + $2) / 2; plain += p
-	bolt[n] = $3 / p; hdr[n] = $4 / p; vs[n] = $3 / $4; one[n] = $5 / p; red[n] = $7 / $6; aa[n] = $2 / $1
+	bolt[n] = $3 / p; hdr[n] = $4 / p; vs[n] = $3 / $4; one[n] = $5 / p; fwd[n] = $14 / p; red[n] = $7 / $6; aa[n] = $2 / $1
 	d50 += $12 - ($8 + $10) / 2; d99 += $13 - ($9 + $11) / 2 }
 END {
 	printf "ratios to plain reverse_proxy (mean plain %.0f req/s), median over %d rounds:\n", plain / n, n
@@ -161,6 +174,7 @@ END {
 	line("plain + the four identity headers (header_up, no flowgate)", hdr, n)
 	line("flowgate+bolt to that", vs, n)
 	line("flowgate+bolt sending Remote-User only", one, n)
+	line("forward_auth to flowgate'"'"'s auth/verify (an external check)", fwd, n)
 	line("flowgate+redis to plain in the same (second) Caddy", red, n)
 	line("noise: plain last to plain first", aa, n)
 	printf "latency at saturation, added by flowgate+bolt: p50 %+.3f ms, p99 %+.3f ms (means)\n", d50 / n, d99 / n
