@@ -95,9 +95,6 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	def(&h.Headers.Groups, "Remote-Groups")
 	h.identities = &identityCache{}
 	for i, n := range []string{h.Headers.User, h.Headers.Email, h.Headers.Name, h.Headers.Groups} {
-		if err := checkHeaderName(n); err != nil {
-			return err
-		}
 		h.headerKeys[i] = ""
 		if n != NoHeader {
 			h.headerKeys[i] = textproto.CanonicalMIMEHeaderKey(n)
@@ -123,9 +120,14 @@ func checkHeaderName(n string) error {
 	return nil
 }
 
-// Validate checks pinned flows and the authorization policy against the loaded
-// configuration.
+// Validate checks the header names, and pinned flows and the authorization
+// policy against the loaded configuration.
 func (h *Handler) Validate() error {
+	for _, n := range []string{h.Headers.User, h.Headers.Email, h.Headers.Name, h.Headers.Groups} {
+		if err := checkHeaderName(n); err != nil {
+			return err
+		}
+	}
 	if !h.app.ready.Load() {
 		// The store is unreachable; flows load when it comes back.
 		return nil

@@ -95,6 +95,21 @@ func TestValidateReportsBlueprintLine(t *testing.T) {
 	}
 }
 
+// A JSON config with a header name that is no HTTP token fails `caddy validate`.
+func TestValidateRejectsBadHeaderName(t *testing.T) {
+	out, err := adapt(t, "Caddyfile", "{\n\tflowgate {\n\t\tstorage memory\n\t}\n}\n:9999 {\n\tflowgate {\n\t\theader_email X-Mail\n\t}\n}\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg caddy.Config
+	if err := json.Unmarshal(bytes.Replace(out, []byte(`"X-Mail"`), []byte(`"X Mail"`), 1), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := caddy.Validate(&cfg); err == nil || !strings.Contains(err.Error(), `identity header "X Mail": not a valid header name`) {
+		t.Fatalf("validate: %v", err)
+	}
+}
+
 // FuzzCaddyfile: any content in the global flowgate block or the site directive
 // adapts or fails with an error; it never panics.
 func FuzzCaddyfile(f *testing.F) {
