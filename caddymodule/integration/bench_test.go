@@ -4,14 +4,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/cookiejar"
-	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
-	"github.com/caddyserver/caddy/v2/caddytest"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -32,7 +28,7 @@ func BenchmarkProxied(b *testing.B) {
 	if err := os.WriteFile(users, []byte(seed), 0o600); err != nil {
 		b.Fatal(err)
 	}
-	tc := caddytest.NewTester(b)
+	tc := newTester(b)
 	tc.InitServer(fmt.Sprintf(`{
 	admin localhost:2999
 	persist_config off
@@ -74,36 +70,15 @@ http://localhost:9080 {
 }
 `, filepath.Join(dir, "flowgate.db"), users, hashKey1, blockKey1), "caddyfile")
 
-	jar, _ := cookiejar.New(nil)
-	client := &http.Client{Jar: jar, Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
-	api := base + apiFlow
-	for _, step := range []string{"", `{"uid_field":"bench"}`, `{"password":"bench-pw"}`} {
-		var resp *http.Response
-		var err error
-		if step == "" {
-			resp, err = client.Get(api)
-		} else {
-			resp, err = client.Post(api, "application/json", strings.NewReader(step))
-		}
-		if err != nil {
-			b.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if step != "" && strings.Contains(step, "password") && !strings.Contains(string(body), `"redirect"`) {
-			b.Fatalf("login: %s", body)
-		}
+	g := &gateway{t: b, tc: tc}
+	if res := g.login("bench", "bench-pw", "/"); res["type"] != "redirect" {
+		b.Fatalf("login: %v", res)
 	}
-	u, _ := url.Parse(base)
-	var cookie string
-	for _, c := range jar.Cookies(u) {
-		if c.Name == "flowgate_session" {
-			cookie = c.Name + "=" + c.Value
-		}
-	}
-	if cookie == "" {
+	c := g.sessionCookie()
+	if c == nil {
 		b.Fatal("no session cookie after login")
 	}
+	cookie := c.Name + "=" + c.Value
 
 	for _, route := range []string{"plain", "header_up", "flowgate", "user_only"} {
 		b.Run(route, func(b *testing.B) {

@@ -39,7 +39,7 @@ func upstream(t *testing.T) *httptest.Server {
 }
 
 type gateway struct {
-	t    *testing.T
+	t    testing.TB
 	tc   *caddytest.Tester
 	up   *httptest.Server
 	dir  string
@@ -168,7 +168,7 @@ func (g *gateway) postJSON(path string, v any, headers ...string) (*http.Respons
 	return resp, decode(g.t, body)
 }
 
-func decode(t *testing.T, body string) map[string]any {
+func decode(t testing.TB, body string) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal([]byte(body), &m); err != nil {
@@ -228,7 +228,7 @@ func (g *gateway) sessionCookie() *http.Cookie {
 
 // newTester is caddytest.NewTester, except that under CI=true the skip caddytest
 // does when it cannot start Caddy is a failure, never a silent pass.
-func newTester(t *testing.T) *caddytest.Tester {
+func newTester(t testing.TB) *caddytest.Tester {
 	t.Helper()
 	t.Cleanup(func() {
 		if t.Skipped() && os.Getenv("CI") == "true" {
