@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"sort"
 	"strings"
 	"time"
@@ -75,10 +76,12 @@ func serveAdmin(w http.ResponseWriter, r *http.Request) error {
 		}
 		_, err = w.Write(out)
 		return err
+	case len(parts) == 2 && parts[0] == "flows" && r.Method == http.MethodDelete:
+		return adminDeleteFlow(ctx, w, app, parts[1])
 	case len(parts) == 1 && parts[0] == "import" && r.Method == http.MethodPost:
 		return adminImport(ctx, w, r, app)
 	case parts[0] == "users":
-		return adminUsers(ctx, w, r, app, parts[1:])
+		return adminUsers(ctx, w, r, app)
 	}
 	return apiErr(http.StatusNotFound, "no such flowgate admin endpoint: %s %s", r.Method, r.URL.Path)
 }
@@ -97,6 +100,23 @@ func adminListFlows(w http.ResponseWriter, app *App) error {
 		out = append(out, item{f.Slug, f.Name, f.Title, string(f.Designation), f.Order, len(f.Stages)})
 	}
 	return writeJSON(w, http.StatusOK, out)
+}
+
+// adminDeleteFlow removes one flow (404 if there is none). Its stages and
+// policies stay: other flows may use them.
+func adminDeleteFlow(ctx context.Context, w http.ResponseWriter, app *App, slug string) error {
+	err := app.engine.DeleteFlow(ctx, slug)
+	switch {
+	case errors.Is(err, flowengine.ErrNotFound):
+		return apiErr(http.StatusNotFound, "no flow %q", slug)
+	case errors.Is(err, flowengine.ErrUnavailable):
+		return apiErr(http.StatusServiceUnavailable, "%v", err)
+	case errors.Is(err, flowengine.ErrStale):
+		return apiErr(http.StatusConflict, "%v", err)
+	case err != nil:
+		return apiErr(http.StatusBadRequest, "%v", err)
+	}
+	return writeJSON(w, http.StatusOK, map[string]string{"deleted": slug})
 }
 
 // adminImport applies a blueprint (YAML or JSON body) live; a rejected one changes
@@ -153,7 +173,15 @@ type userRequest struct {
 	Inactive bool     `json:"inactive"`
 }
 
-func adminUsers(ctx context.Context, w http.ResponseWriter, r *http.Request, app *App, rest []string) error {
+// adminUsers serves /flowgate/users[/<username>[/password|sessions|unlock]].
+// The path is split before unescaping, so a username holding reserved
+// characters (a space, "%", "ü") is reached by its url.PathEscape form.
+func adminUsers(ctx context.Context, w http.ResponseWriter, r *http.Request, app *App) error {
+	segs, err := adminPathSegments(r)
+	if err != nil {
+		return apiErr(http.StatusBadRequest, "%v", err)
+	}
+	rest := segs[1:] // after "users"
 	st := app.store
 	switch {
 	case len(rest) == 0 && r.Method == http.MethodGet:
@@ -171,14 +199,23 @@ func adminUsers(ctx context.Context, w http.ResponseWriter, r *http.Request, app
 		if err := decodeAdminJSON(w, r, &in); err != nil {
 			return err
 		}
-		if flowengine.NormalizeKey(in.Username) == "" || in.Password == "" {
-			return apiErr(http.StatusBadRequest, "username and password are required")
+		// A username must stay one path segment, or the user could be created
+		// but never managed through these routes.
+		in.Username, in.Email = strings.TrimSpace(in.Username), strings.TrimSpace(in.Email)
+		if err := flowengine.CheckUsername(in.Username); err != nil {
+			return apiErr(http.StatusBadRequest, "%v", err)
+		}
+		if err := flowengine.CheckEmail(in.Email); err != nil {
+			return apiErr(http.StatusBadRequest, "%v", err)
+		}
+		if in.Password == "" {
+			return apiErr(http.StatusBadRequest, "password is required")
 		}
 		hash, err := flowengine.HashPassword(in.Password)
 		if err != nil {
 			return err
 		}
-		u := &flowengine.User{ID: flowengine.NewID(), Username: strings.TrimSpace(in.Username), Email: in.Email, Name: in.Name,
+		u := &flowengine.User{ID: flowengine.NewID(), Username: in.Username, Email: in.Email, Name: in.Name,
 			IsActive: !in.Inactive, PasswordHash: hash, Groups: in.Groups, CreatedAt: time.Now().UTC()}
 		if err := st.CreateUser(ctx, u); err != nil {
 			if errors.Is(err, flowengine.ErrConflict) {
@@ -246,7 +283,7 @@ func adminUsers(ctx context.Context, w http.ResponseWriter, r *http.Request, app
 		sort.Slice(out, func(i, j int) bool { return out[i].Created.Before(out[j].Created) })
 		return writeJSON(w, http.StatusOK, out)
 	case len(rest) == 2 && rest[1] == "unlock" && r.Method == http.MethodPost:
-		if err := app.regulator.Unlock(ctx, u.Username); err != nil {
+		if err := app.regulator.Unlock(ctx, u); err != nil {
 			return apiErr(http.StatusServiceUnavailable, "unlocking: %v", err)
 		}
 		return writeJSON(w, http.StatusOK, map[string]string{"unlocked": u.Username})
@@ -257,6 +294,22 @@ func adminUsers(ctx context.Context, w http.ResponseWriter, r *http.Request, app
 		return writeJSON(w, http.StatusOK, map[string]string{"revoked": u.Username})
 	}
 	return apiErr(http.StatusNotFound, "no such flowgate admin endpoint: %s %s", r.Method, r.URL.Path)
+}
+
+// adminPathSegments splits the request path after /flowgate/ on "/" and then
+// unescapes each segment, so that an escaped "/" or "%" inside a name stays
+// inside its segment.
+func adminPathSegments(r *http.Request) ([]string, error) {
+	raw := strings.Trim(strings.TrimPrefix(r.URL.EscapedPath(), "/flowgate/"), "/")
+	segs := strings.Split(raw, "/")
+	for i, seg := range segs {
+		s, err := url.PathUnescape(seg)
+		if err != nil {
+			return nil, fmt.Errorf("path segment %q: %v", seg, err)
+		}
+		segs[i] = s
+	}
+	return segs, nil
 }
 
 func decodeAdminJSON(w http.ResponseWriter, r *http.Request, v any) error {

@@ -37,7 +37,8 @@ type App struct {
 	Storage *StorageConfig `json:"storage,omitempty"`
 	// Blueprints are files or directories of blueprints applied at every config
 	// load. Without any, built-in default authentication and invalidation flows
-	// are installed.
+	// are installed for designations that have no flow; with any, built-in flows
+	// are removed.
 	Blueprints []string `json:"blueprints,omitempty"`
 	// Cookie configures the session cookie.
 	Cookie CookieConfig `json:"cookie,omitempty"`
@@ -279,15 +280,15 @@ func compilePolicies(m map[string]string) (flowengine.PolicyEvaluator, error) {
 	return s, nil
 }
 
-// applyBlueprints installs the built-in flows on an empty store, then applies the
-// configured blueprints, all or nothing.
+// applyBlueprints applies the configured blueprints, all or nothing, and then
+// removes the built-in flows a blueprint-less start installed earlier. Without
+// blueprints it installs the built-in flows of each designation the store has
+// no flow of. Built-ins never outrank an operator's flow either way.
 func (a *App) applyBlueprints(ctx context.Context) error {
-	if len(a.engine.Config().Flows) == 0 {
-		if err := blueprint.Defaults().Apply(ctx, a.engine); err != nil {
+	if len(a.Blueprints) == 0 {
+		if err := a.installBuiltIns(ctx); err != nil {
 			return fmt.Errorf("installing built-in flows: %w", err)
 		}
-	}
-	if len(a.Blueprints) == 0 {
 		return nil
 	}
 	set, err := blueprint.ReadPaths(a.Blueprints...)
@@ -297,7 +298,59 @@ func (a *App) applyBlueprints(ctx context.Context) error {
 	if err := set.Apply(ctx, a.engine); err != nil {
 		return fmt.Errorf("applying blueprints: %w", err)
 	}
+	var builtIns []string
+	for _, f := range a.engine.Config().Flows {
+		if f.BuiltIn {
+			builtIns = append(builtIns, f.Slug)
+		}
+	}
+	if len(builtIns) > 0 {
+		if err := a.engine.Apply(ctx, flowengine.Change{Remove: flowengine.Removal{Flows: builtIns}}); err != nil {
+			return fmt.Errorf("removing built-in flows now that blueprints are configured: %w", err)
+		}
+		a.logger.Info("removed built-in flows: blueprints are configured", zap.Strings("flows", builtIns))
+	}
 	return nil
+}
+
+// installBuiltIns adds the embedded default flows for designations without any
+// flow, marked built-in, with the stages and policies they need that the store
+// does not have yet (an operator's entry of the same name is kept).
+func (a *App) installBuiltIns(ctx context.Context) error {
+	live := a.engine.Config()
+	has := map[flowengine.Designation]bool{}
+	for _, f := range live.Flows {
+		has[f.Designation] = true
+	}
+	stageNames, policyNames := map[string]bool{}, map[string]bool{}
+	for _, st := range live.Stages {
+		stageNames[st.Name] = true
+	}
+	for _, p := range live.Policies {
+		policyNames[p.Name] = true
+	}
+	def := blueprint.Defaults().Config
+	add := &flowengine.Config{}
+	for _, f := range def.Flows {
+		if !has[f.Designation] {
+			f.BuiltIn = true
+			add.Flows = append(add.Flows, f)
+		}
+	}
+	if len(add.Flows) == 0 {
+		return nil
+	}
+	for _, st := range def.Stages {
+		if !stageNames[st.Name] {
+			add.Stages = append(add.Stages, st)
+		}
+	}
+	for _, p := range def.Policies {
+		if !policyNames[p.Name] {
+			add.Policies = append(add.Policies, p)
+		}
+	}
+	return a.engine.Apply(ctx, flowengine.Change{Config: add})
 }
 
 // Validate checks settings that Provision does not already refuse.

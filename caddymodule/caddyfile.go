@@ -299,6 +299,7 @@ func eachOption(d *caddyfile.Dispenser, set func(key, value string) error) error
 //	    header_name   <header>
 //	    header_groups <header>       # "-" for none
 //	    flow <designation> <slug>
+//	    accept_flows <slug>...       # sessions of these flows are accepted too
 //	}
 func parseHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	hd := new(Handler)
@@ -351,6 +352,13 @@ func parseHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 					hd.Flows = map[string]string{}
 				}
 				hd.Flows[args[0]] = args[1]
+				continue
+			case "accept_flows":
+				args := h.RemainingArgs()
+				if len(args) == 0 {
+					return nil, h.ArgErr()
+				}
+				hd.AcceptFlows = append(hd.AcceptFlows, args...)
 				continue
 			default:
 				return nil, h.Errf("unknown flowgate option %q", key)

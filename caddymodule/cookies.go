@@ -8,16 +8,39 @@ import (
 	"github.com/flowgate/flowgate/flowengine"
 )
 
-// flowCookieName holds the browser's running flow executions, slug → execution ID.
+// flowCookieName holds the browser's running flow executions, slug → execution
+// handle (ID and binding secret).
 const flowCookieName = "flowgate_flow"
 
 // maxFlowsInCookie bounds the flow cookie; the oldest entries go first.
 const maxFlowsInCookie = 8
 
+// hostPrefix is "__Host-" on https sites without a cookie domain: the browser
+// then accepts the cookie only from this exact host over https with Path=/, so
+// a sibling subdomain or a plain-http response cannot plant or overwrite it.
+func (a *App) hostPrefix(r *http.Request) string {
+	if r.TLS != nil && a.Cookie.Domain == "" {
+		return "__Host-"
+	}
+	return ""
+}
+
+// sessionCookieName is the session cookie's name on this request.
+func (a *App) sessionCookieName(r *http.Request) string { return a.hostPrefix(r) + a.Cookie.Name }
+
+// flowCookie is the flow cookie's name and path on this request (__Host-
+// cookies must have Path=/).
+func (a *App) flowCookie(r *http.Request, prefix string) (string, string) {
+	if p := a.hostPrefix(r); p != "" {
+		return p + flowCookieName, "/"
+	}
+	return flowCookieName, prefix + "/"
+}
+
 // sessionID reads the session ID from the cookie; forged, truncated or
 // foreign-key cookies read as no session.
 func (a *App) sessionID(r *http.Request) (string, bool) {
-	c, err := r.Cookie(a.Cookie.Name)
+	c, err := r.Cookie(a.sessionCookieName(r))
 	if err != nil || c.Value == "" {
 		return "", false
 	}
@@ -30,7 +53,7 @@ func (a *App) setSessionCookie(w http.ResponseWriter, r *http.Request, s *flowen
 		return err
 	}
 	c := &http.Cookie{
-		Name: a.Cookie.Name, Value: v, Path: "/", Domain: a.Cookie.Domain,
+		Name: a.sessionCookieName(r), Value: v, Path: "/", Domain: a.Cookie.Domain,
 		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode,
 	}
 	if s.Persistent {
@@ -46,7 +69,7 @@ func (a *App) setSessionCookie(w http.ResponseWriter, r *http.Request, s *flowen
 
 func (a *App) clearSessionCookie(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{
-		Name: a.Cookie.Name, Value: "", Path: "/", Domain: a.Cookie.Domain, MaxAge: -1,
+		Name: a.sessionCookieName(r), Value: "", Path: "/", Domain: a.Cookie.Domain, MaxAge: -1,
 		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode,
 	})
 }
@@ -57,8 +80,9 @@ type flowEntry struct {
 }
 
 // flowExecutions reads the flow cookie; anything unreadable reads as empty.
-func (a *App) flowExecutions(r *http.Request) []flowEntry {
-	c, err := r.Cookie(flowCookieName)
+func (a *App) flowExecutions(r *http.Request, prefix string) []flowEntry {
+	name, _ := a.flowCookie(r, prefix)
+	c, err := r.Cookie(name)
 	if err != nil {
 		return nil
 	}
@@ -84,7 +108,7 @@ func executionFor(list []flowEntry, slug string) string {
 
 // setFlowExecution records (or, with an empty id, forgets) the slug's execution.
 func (a *App) setFlowExecution(w http.ResponseWriter, r *http.Request, prefix, slug, id string) {
-	list := a.flowExecutions(r)
+	list := a.flowExecutions(r, prefix)
 	out := make([]flowEntry, 0, len(list)+1)
 	for _, e := range list {
 		if e.Slug != slug {
@@ -97,7 +121,8 @@ func (a *App) setFlowExecution(w http.ResponseWriter, r *http.Request, prefix, s
 	if len(out) > maxFlowsInCookie {
 		out = out[len(out)-maxFlowsInCookie:]
 	}
-	c := &http.Cookie{Name: flowCookieName, Path: prefix + "/", HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode}
+	name, path := a.flowCookie(r, prefix)
+	c := &http.Cookie{Name: name, Path: path, HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode}
 	if len(out) == 0 {
 		c.MaxAge = -1
 	} else {

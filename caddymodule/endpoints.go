@@ -114,13 +114,18 @@ func (h *Handler) flowURL(slug string) string {
 
 // verify is the forward-auth endpoint for other proxies.
 func (h *Handler) verify(w http.ResponseWriter, r *http.Request) error {
-	_, user, err := h.session(r.Context(), r)
+	sess, user, err := h.session(r.Context(), r)
 	if err != nil {
 		h.logger.Error("session lookup failed", zap.Error(err))
 		return h.unavailable(w, r)
 	}
 	if user == nil {
 		return writeJSON(w, http.StatusUnauthorized, map[string]string{"type": "error", "message": "authentication required", "login_url": h.Prefix + "/default/authentication/"})
+	}
+	// The same authorization as the site itself: verify must not be a way
+	// around the site's policy (nor, through session, its pinned flow).
+	if msg, ok := h.authorize(r, sess, user); !ok {
+		return writeJSON(w, http.StatusForbidden, map[string]string{"type": "denied", "message": msg})
 	}
 	id := h.identityOf(user)
 	for i, key := range h.headerKeys {
@@ -201,6 +206,11 @@ func (h *Handler) flowError(w http.ResponseWriter, r *http.Request, err error, h
 		status, page, msg = http.StatusGone, "expired", "This flow has expired or was already finished. Please start again."
 	case errors.Is(err, flowengine.ErrInvalidAnswer):
 		status, page, msg = http.StatusBadRequest, "error", "The form did not match this step: "+err.Error()
+	case errors.Is(err, flowengine.ErrBusy):
+		status, page, msg = http.StatusConflict, "error", "This step is already being processed. Wait a moment and reload the page."
+	case errors.Is(err, flowengine.ErrPolicyFailed):
+		h.logger.Warn("flow selection stopped by a failing policy", zap.Error(err))
+		msg = flowengine.UnavailableMessage
 	default:
 		h.logger.Error("flow step failed", zap.Error(err))
 	}

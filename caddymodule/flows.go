@@ -21,7 +21,7 @@ func (h *Handler) step(r *http.Request, slug string, fr *flowengine.Request) (*f
 	if _, err := h.app.engine.Flow(slug); err != nil {
 		return nil, err
 	}
-	if id := executionFor(h.app.flowExecutions(r), slug); id != "" && !r.URL.Query().Has("next") {
+	if id := executionFor(h.app.flowExecutions(r, h.Prefix), slug); id != "" && !r.URL.Query().Has("next") {
 		res, err := h.app.engine.Resume(ctx, id, fr)
 		if !errors.Is(err, flowengine.ErrExpired) {
 			return res, err
@@ -67,7 +67,7 @@ func (h *Handler) serveFlowHTML(w http.ResponseWriter, r *http.Request, slug str
 		}
 		return h.renderStatus(w, r, http.StatusBadRequest, "error", "The form could not be read.")
 	}
-	id := executionFor(h.app.flowExecutions(r), slug)
+	id := executionFor(h.app.flowExecutions(r, h.Prefix), slug)
 	if id == "" {
 		return h.flowError(w, r, flowengine.ErrExpired, true)
 	}
@@ -143,7 +143,7 @@ func (h *Handler) serveFlowAPI(w http.ResponseWriter, r *http.Request, slug stri
 		if status != 0 {
 			return writeJSON(w, status, apiError(msg))
 		}
-		id := executionFor(h.app.flowExecutions(r), slug)
+		id := executionFor(h.app.flowExecutions(r, h.Prefix), slug)
 		if id == "" {
 			return writeJSON(w, http.StatusGone, apiError("no execution of this flow is in progress; GET the flow first"))
 		}

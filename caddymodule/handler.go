@@ -41,6 +41,11 @@ type Handler struct {
 	// Flows pins a flow slug per designation (e.g. authentication: my-login)
 	// instead of choosing by order and policies.
 	Flows map[string]string `json:"flows,omitempty"`
+	// AcceptFlows lists more authentication flows whose sessions this site
+	// accepts when its authentication flow is pinned. A pinned site accepts only
+	// sessions created by its own flow and these (default: none besides it);
+	// any other session is sent through the pinned flow.
+	AcceptFlows []string `json:"accept_flows,omitempty"`
 
 	app    *App
 	logger *zap.Logger
@@ -48,6 +53,7 @@ type Handler struct {
 	// headerKeys are the canonical names of the user, email, name and groups headers.
 	headerKeys [4]string
 	identities *identityCache
+	accepted   map[string]bool // flows whose sessions count here; nil: any
 }
 
 // HeaderNames are the identity headers sent upstream; NoHeader sends none.
@@ -94,6 +100,12 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	def(&h.Headers.Name, "Remote-Name")
 	def(&h.Headers.Groups, "Remote-Groups")
 	h.identities = &identityCache{}
+	if pinned := h.Flows[string(flowengine.DesignationAuthentication)]; pinned != "" {
+		h.accepted = map[string]bool{pinned: true}
+		for _, f := range h.AcceptFlows {
+			h.accepted[f] = true
+		}
+	}
 	for i, n := range []string{h.Headers.User, h.Headers.Email, h.Headers.Name, h.Headers.Groups} {
 		h.headerKeys[i] = ""
 		if n != NoHeader {
@@ -144,6 +156,18 @@ func (h *Handler) Validate() error {
 			return fmt.Errorf("flow %s %s: that flow's designation is %s", d, slug, f.Designation)
 		}
 	}
+	if len(h.AcceptFlows) > 0 && h.accepted == nil {
+		return fmt.Errorf("accept_flows needs a pinned authentication flow (flow authentication <slug>)")
+	}
+	for _, slug := range h.AcceptFlows {
+		f, err := h.app.engine.Flow(slug)
+		if err != nil {
+			return fmt.Errorf("accept_flows %s: no flow with that slug", slug)
+		}
+		if f.Designation != flowengine.DesignationAuthentication {
+			return fmt.Errorf("accept_flows %s: that flow's designation is %s", slug, f.Designation)
+		}
+	}
 	if h.Policy != "" && !h.app.engine.HasPolicy(h.Policy) {
 		return fmt.Errorf("policy %s: no policy with that name", h.Policy)
 	}
@@ -177,8 +201,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 }
 
 // session resolves the request's session and user, shared read-only values from
-// the store cache. No cookie, a forged cookie or
-// an unknown or expired session is (nil, nil, nil); a store failure is an error,
+// the store cache. No cookie, a forged cookie, an unknown or expired session, an
+// inactive user or a session from a flow this site does not accept is (nil, nil, nil); a store failure is an error,
 // and callers fail closed.
 func (h *Handler) session(ctx context.Context, r *http.Request) (*flowengine.Session, *flowengine.User, error) {
 	id, ok := h.app.sessionID(r)
@@ -193,6 +217,11 @@ func (h *Handler) session(ctx context.Context, r *http.Request) (*flowengine.Ses
 		return nil, nil, err
 	}
 	if !user.IsActive {
+		return nil, nil, nil
+	}
+	if h.accepted != nil && !h.accepted[sess.Flow] {
+		// A site that pins its authentication flow (say, with a deny stage or
+		// a stricter policy) must not honour a session another flow created.
 		return nil, nil, nil
 	}
 	return sess, user, nil

@@ -29,18 +29,8 @@ func (h *Handler) protect(w http.ResponseWriter, r *http.Request, next caddyhttp
 	if user == nil {
 		return h.requireLogin(w, r)
 	}
-	if h.Policy != "" {
-		d := h.app.engine.Authorize(ctx, h.Policy, h.flowRequest(r, sess, user))
-		if !d.Passed {
-			if ce := h.logger.Check(zapcore.InfoLevel, "authorization denied"); ce != nil {
-				ce.Write(zap.String("user", user.Username), zap.String("policy", h.Policy), zap.String("path", r.URL.Path))
-			}
-			msg := strings.Join(d.Messages, " ")
-			if msg == "" {
-				msg = "You do not have access to this page."
-			}
-			return h.forbidden(w, r, msg)
-		}
+	if msg, ok := h.authorize(r, sess, user); !ok {
+		return h.forbidden(w, r, msg)
 	}
 	h.setIdentity(r, user)
 	h.dropSessionCookie(r)
@@ -48,26 +38,52 @@ func (h *Handler) protect(w http.ResponseWriter, r *http.Request, next caddyhttp
 	return next.ServeHTTP(w, r)
 }
 
-// dropSessionCookie removes flowgate's session cookie from the request before it
-// goes upstream: it is the gateway's bearer credential, and no upstream needs it
-// (nor should log it). Other cookies pass unchanged.
+// authorize applies the site's authorization policy to a signed-in request; on
+// a denial it returns the message to show. An erroring policy denies.
+func (h *Handler) authorize(r *http.Request, sess *flowengine.Session, user *flowengine.User) (string, bool) {
+	if h.Policy == "" {
+		return "", true
+	}
+	d := h.app.engine.Authorize(r.Context(), h.Policy, h.flowRequest(r, sess, user))
+	if d.Passed {
+		return "", true
+	}
+	if d.Failed {
+		h.logger.Warn("authorization policy failed; denying", zap.String("policy", h.Policy), zap.String("path", r.URL.Path))
+		return "Access cannot be checked right now.", false
+	}
+	if ce := h.logger.Check(zapcore.InfoLevel, "authorization denied"); ce != nil {
+		ce.Write(zap.String("user", user.Username), zap.String("policy", h.Policy), zap.String("path", r.URL.Path))
+	}
+	msg := strings.Join(d.Messages, " ")
+	if msg == "" {
+		msg = "You do not have access to this page."
+	}
+	return msg, false
+}
+
+// dropSessionCookie removes flowgate's session and flow cookies from the
+// request before it goes upstream: they are the gateway's bearer credentials,
+// and no upstream needs them (nor should log them). Other cookies pass unchanged.
 func (h *Handler) dropSessionCookie(r *http.Request) {
 	lines := r.Header["Cookie"]
 	if len(lines) == 0 {
 		return
 	}
-	prefix := h.app.Cookie.Name + "="
+	flowName, _ := h.app.flowCookie(r, h.Prefix)
+	names := [2]string{h.app.sessionCookieName(r) + "=", flowName + "="}
+	ours := func(p string) bool { return strings.HasPrefix(p, names[0]) || strings.HasPrefix(p, names[1]) }
 	var kept []string
 	changed := false
 	for _, line := range lines {
-		if !strings.Contains(line, prefix) {
+		if !strings.Contains(line, names[0]) && !strings.Contains(line, names[1]) {
 			kept = append(kept, line)
 			continue
 		}
 		changed = true
 		var parts []string
 		for _, part := range strings.Split(line, ";") {
-			if p := strings.TrimSpace(part); p != "" && !strings.HasPrefix(p, prefix) {
+			if p := strings.TrimSpace(part); p != "" && !ours(p) {
 				parts = append(parts, p)
 			}
 		}
@@ -93,6 +109,7 @@ func (h *Handler) setIdentity(r *http.Request, u *flowengine.User) {
 			delete(r.Header, k)
 		}
 	}
+	h.dropTrailers(r)
 	id := h.identityOf(u)
 	for i, key := range h.headerKeys {
 		if key != "" {
@@ -105,6 +122,19 @@ func (h *Handler) setIdentity(r *http.Request, u *flowengine.User) {
 		repl.Set("http.auth.user.name", id.values[2])
 		repl.Set("http.auth.user.groups", id.values[3])
 	}
+}
+
+// dropTrailers removes the request's trailers before it goes upstream: a
+// chunked body may end with "Remote-User: admin", which the proxy would forward
+// after the headers were checked. No upstream of an auth gateway needs request
+// trailers, so none are declared or forwarded (the proxy copies the request,
+// and trailers the client sends anyway land in this request, not the copy).
+func (h *Handler) dropTrailers(r *http.Request) {
+	if r.Trailer == nil && r.Header["Trailer"] == nil {
+		return
+	}
+	r.Trailer = nil
+	delete(r.Header, "Trailer")
 }
 
 // identity is a user's header values and placeholders, built once per cached

@@ -101,12 +101,33 @@ func (e *Engine) Reload(ctx context.Context) error {
 	return nil
 }
 
-// Apply merges cfg into the live configuration (upsert by slug or name), validates
-// the result, stores it together with the users in one atomic step and makes it
-// live. On error nothing was changed.
-func (e *Engine) Apply(ctx context.Context, cfg *Config, users []*User) error {
+// Change is one all-or-nothing update of the flow configuration: entries
+// upserted by slug or name, entries removed (a blueprint's state: absent), and
+// seed users.
+type Change struct {
+	Config *Config
+	Remove Removal
+	Users  []SeedUser
+}
+
+// Removal names flows, stages and policies to delete.
+type Removal struct {
+	Flows    []string
+	Stages   []string
+	Policies []string
+}
+
+func (r Removal) empty() bool { return len(r.Flows)+len(r.Stages)+len(r.Policies) == 0 }
+
+// Apply merges the change into the stored configuration (upsert by slug or name,
+// then removals), validates the result, stores it together with the seed users in
+// one atomic step and makes it live. On error nothing was changed.
+func (e *Engine) Apply(ctx context.Context, ch Change) error {
 	e.applyMu.Lock()
 	defer e.applyMu.Unlock()
+	if err := validateUsers(ch.Users); err != nil {
+		return err
+	}
 	// Merge onto what the store holds, and store the result only if nobody
 	// (another replica) changed it meanwhile; else merge again onto theirs.
 	for attempt := 0; attempt < applyAttempts; attempt++ {
@@ -123,15 +144,12 @@ func (e *Engine) Apply(ctx context.Context, cfg *Config, users []*User) error {
 		if err != nil {
 			return fmt.Errorf("loading flow configuration: %w", err)
 		}
-		merged := Merge(base, cfg)
+		merged := Remove(Merge(base, ch.Config), ch.Remove)
 		l, err := e.compile(merged)
 		if err != nil {
 			return err
 		}
-		if err := validateUsers(users); err != nil {
-			return err
-		}
-		err = e.opts.Store.ApplyConfig(ctx, rev, merged, users)
+		err = e.opts.Store.ApplyConfig(ctx, rev, merged, ch.Users)
 		if errors.Is(err, ErrStale) {
 			continue
 		}
@@ -142,6 +160,46 @@ func (e *Engine) Apply(ctx context.Context, cfg *Config, users []*User) error {
 		return nil
 	}
 	return fmt.Errorf("storing flow configuration: %d tries: %w", applyAttempts, ErrStale)
+}
+
+// DeleteFlow removes one flow; ErrNotFound if there is none with that slug.
+func (e *Engine) DeleteFlow(ctx context.Context, slug string) error {
+	if _, err := e.Flow(slug); err != nil {
+		return err
+	}
+	return e.Apply(ctx, Change{Remove: Removal{Flows: []string{slug}}})
+}
+
+// Remove returns cfg without the named entries.
+func Remove(cfg *Config, r Removal) *Config {
+	if r.empty() {
+		return cfg
+	}
+	drop := func(names []string) map[string]bool {
+		m := make(map[string]bool, len(names))
+		for _, n := range names {
+			m[n] = true
+		}
+		return m
+	}
+	flows, stages, pols := drop(r.Flows), drop(r.Stages), drop(r.Policies)
+	out := &Config{}
+	for _, f := range cfg.Flows {
+		if !flows[f.Slug] {
+			out.Flows = append(out.Flows, f)
+		}
+	}
+	for _, s := range cfg.Stages {
+		if !stages[s.Name] {
+			out.Stages = append(out.Stages, s)
+		}
+	}
+	for _, p := range cfg.Policies {
+		if !pols[p.Name] {
+			out.Policies = append(out.Policies, p)
+		}
+	}
+	return out
 }
 
 // applyAttempts bounds how often Apply merges again after losing a race.
@@ -167,13 +225,19 @@ func (e *Engine) Flow(slug string) (*Flow, error) {
 	return f, nil
 }
 
-// FindFlow picks the first flow of a designation, by order then slug, whose flow
-// policies pass for this request; ErrNoFlow if none does.
+// FindFlow picks the first flow of a designation, by order then slug (built-in
+// flows last), whose flow policies pass for this request; ErrNoFlow if none does,
+// ErrPolicyFailed if a policy errors on the way.
 func (e *Engine) FindFlow(ctx context.Context, d Designation, req *Request) (*Flow, error) {
 	l := e.loaded.Load()
 	for _, f := range l.byDesignation[d] {
 		in := PolicyInput(req, f, nil, req.User, req.User != nil, nil)
-		if evaluateBindings(ctx, l.policies, "flow "+f.Slug, f.Policies, f.PolicyEngineMode, req.User, in).Passed {
+		d := evaluateBindings(ctx, l.policies, "flow "+f.Slug, f.Policies, f.PolicyEngineMode, req.User, in)
+		if d.Failed {
+			// Falling through to the next flow could pick a weaker one.
+			return nil, fmt.Errorf("flow %s: %w", f.Slug, ErrPolicyFailed)
+		}
+		if d.Passed {
 			return f, nil
 		}
 	}
@@ -328,6 +392,9 @@ func (e *Engine) compile(cfg *Config) (*loaded, error) {
 	}
 	for _, list := range l.byDesignation {
 		sort.Slice(list, func(i, j int) bool {
+			if list[i].BuiltIn != list[j].BuiltIn {
+				return !list[i].BuiltIn // never let a built-in outrank an operator's flow
+			}
 			if list[i].Order != list[j].Order {
 				return list[i].Order < list[j].Order
 			}
@@ -428,9 +495,10 @@ func sortedBindings(in []PolicyBinding) []PolicyBinding {
 	return out
 }
 
-func validateUsers(users []*User) error {
+func validateUsers(seeds []SeedUser) error {
 	seen := map[string]bool{}
-	for _, u := range users {
+	for _, s := range seeds {
+		u := s.User
 		key := NormalizeKey(u.Username)
 		if key == "" {
 			return &ValidationError{Kind: "user", Name: "(unnamed)", Field: "username", Err: errors.New("is required")}

@@ -13,6 +13,9 @@ var (
 	ErrConflict = errors.New("already exists")
 	// ErrExpired: the flow execution timed out or never existed.
 	ErrExpired = errors.New("flow execution expired or unknown")
+	// ErrBusy: another request is being processed on this flow execution; the
+	// client should wait for it (HTTP 409). Nothing was changed.
+	ErrBusy = errors.New("flow execution busy")
 	// ErrNoFlow: no flow of a designation applies to this request.
 	ErrNoFlow = errors.New("no applicable flow")
 	// ErrInvalidAnswer: an answer does not fit the current challenge (unknown or
@@ -23,6 +26,9 @@ var (
 	// ErrStale: the stored flow configuration changed since it was read (another
 	// replica applied one); read it again and retry. Nothing was changed.
 	ErrStale = errors.New("flow configuration changed meanwhile")
+	// ErrPolicyFailed: a policy errored or timed out where its binding did not
+	// choose a failure_result; the request is denied generically, never let through.
+	ErrPolicyFailed = errors.New("policy evaluation failed")
 	// ErrUnavailable: the store cannot be reached. Callers must fail closed.
 	ErrUnavailable = errors.New("store unavailable")
 )

@@ -3,7 +3,10 @@ package flowengine
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,19 +16,24 @@ import (
 
 // execution is the saved state of one run of a flow.
 type execution struct {
-	ID        string                    `json:"id"`
-	Flow      string                    `json:"flow"`
-	Plan      []planEntry               `json:"plan"`
-	Current   int                       `json:"current"`
-	Checked   bool                      `json:"checked"`
-	Context   map[string]any            `json:"context"`
-	State     map[string]map[string]any `json:"state,omitempty"`
-	CSRF      string                    `json:"csrf"`
-	StartedAt time.Time                 `json:"started_at"`
+	ID      string                    `json:"id"`
+	Flow    string                    `json:"flow"`
+	Plan    []planEntry               `json:"plan"`
+	Current int                       `json:"current"`
+	Checked bool                      `json:"checked"`
+	Context map[string]any            `json:"context"`
+	State   map[string]map[string]any `json:"state,omitempty"`
+	CSRF    string                    `json:"csrf"`
+	// Binding is the SHA-256 of the secret half of the handle that only the
+	// browser running the execution holds: knowing the ID is not enough.
+	Binding   string    `json:"binding"`
+	StartedAt time.Time `json:"started_at"`
 	// Flash keeps the errors and messages of a rejected answer for the next
 	// rendering, so an HTML form can redirect after POST and still show them.
 	Flash *flash `json:"flash,omitempty"`
 
+	secret     string // the handle's secret, known only while serving its holder
+	rotate     bool   // an answer moved the flow on: give it a new ID and secret
 	newSession *Session
 	endSession bool
 	records    []PolicyRecord
@@ -54,12 +62,8 @@ func (e *Engine) Start(ctx context.Context, slug string, req *Request) (*Result,
 	if !ok {
 		return nil, fmt.Errorf("flow %q: %w", slug, ErrNotFound)
 	}
-	exec := &execution{
-		ID:        randomID(),
-		Flow:      slug,
-		CSRF:      randomID(),
-		StartedAt: e.opts.Clock.Now(),
-	}
+	exec := &execution{Flow: slug, StartedAt: e.opts.Clock.Now()}
+	exec.newIdentity()
 	res := &Result{}
 	if raw := req.Query.Get("next"); raw != "" {
 		if next, ok := e.opts.ValidateNext(raw, req); ok {
@@ -78,39 +82,81 @@ func (e *Engine) Start(ctx context.Context, slug string, req *Request) (*Result,
 }
 
 // Resume returns the current challenge of an execution (e.g. to render it again).
-func (e *Engine) Resume(ctx context.Context, id string, req *Request) (*Result, error) {
-	l, flow, exec, err := e.load(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	return e.run(ctx, l, flow, exec, req, nil, nil, &Result{})
+// handle is Result.ExecutionID as the browser gave it back.
+func (e *Engine) Resume(ctx context.Context, handle string, req *Request) (*Result, error) {
+	return e.step(ctx, handle, req, nil)
 }
 
 // Answer submits an answer to the current challenge of an execution. An answer with
 // keys that are not fields of the challenge is refused with ErrInvalidAnswer and
-// nothing changes.
-func (e *Engine) Answer(ctx context.Context, id string, req *Request, answer map[string]any) (*Result, error) {
-	l, flow, exec, err := e.load(ctx, id)
-	if err != nil {
-		return nil, err
-	}
+// nothing changes. A second answer while one is being processed gets ErrBusy.
+func (e *Engine) Answer(ctx context.Context, handle string, req *Request, answer map[string]any) (*Result, error) {
 	if answer == nil {
 		answer = map[string]any{}
 	}
+	return e.step(ctx, handle, req, answer)
+}
+
+// step runs one request on an execution, one at a time: parallel answers would
+// each pass the checks on the same saved state (failure counts, lock checks).
+func (e *Engine) step(ctx context.Context, handle string, req *Request, answer map[string]any) (*Result, error) {
+	l, flow, exec, err := e.load(ctx, handle)
+	if err != nil {
+		return nil, err
+	}
+	release, err := e.acquire(ctx, exec.ID)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	// Read again under the lock: the answer that held it may have moved on.
+	if l, flow, exec, err = e.load(ctx, handle); err != nil {
+		return nil, err
+	}
+	// Every answer moves the execution to a new ID and secret, so whoever
+	// planted or saw the old handle (flow fixation) cannot follow the user who
+	// identified and typed a password into it.
+	exec.rotate = answer != nil
 	return e.run(ctx, l, flow, exec, req, answer, nil, &Result{})
 }
 
+// busyTTL bounds how long a crashed request can hold an execution.
+const busyTTL = 30 * time.Second
+
+func (e *Engine) acquire(ctx context.Context, id string) (func(), error) {
+	key := "execution:busy:" + id
+	n, err := e.opts.Store.IncrCounter(ctx, key, busyTTL)
+	if err != nil {
+		return nil, fmt.Errorf("locking flow execution: %w", err)
+	}
+	if n > 1 {
+		return nil, ErrBusy
+	}
+	return func() { _ = e.opts.Store.DeleteCounter(context.WithoutCancel(ctx), key) }, nil
+}
+
 // CSRFToken returns the token bound to an execution.
-func (e *Engine) CSRFToken(ctx context.Context, id string) (string, error) {
-	_, _, exec, err := e.load(ctx, id)
+func (e *Engine) CSRFToken(ctx context.Context, handle string) (string, error) {
+	_, _, exec, err := e.load(ctx, handle)
 	if err != nil {
 		return "", err
 	}
 	return exec.CSRF, nil
 }
 
-func (e *Engine) load(ctx context.Context, id string) (*loaded, *Flow, *execution, error) {
-	if id == "" || len(id) > 128 {
+// newIdentity gives the execution a fresh ID, secret and CSRF token. The handle
+// given to the browser is "<id>.<secret>"; the store keeps only the secret's hash.
+func (x *execution) newIdentity() {
+	x.ID, x.secret, x.CSRF = randomID(), randomID(), randomID()
+	sum := sha256.Sum256([]byte(x.secret))
+	x.Binding = hex.EncodeToString(sum[:])
+}
+
+func (x *execution) handle() string { return x.ID + "." + x.secret }
+
+func (e *Engine) load(ctx context.Context, handle string) (*loaded, *Flow, *execution, error) {
+	id, secret, ok := strings.Cut(handle, ".")
+	if !ok || id == "" || secret == "" || len(handle) > 256 {
 		return nil, nil, nil, ErrExpired
 	}
 	raw, err := e.opts.Store.GetExecution(ctx, id)
@@ -124,6 +170,12 @@ func (e *Engine) load(ctx context.Context, id string) (*loaded, *Flow, *executio
 	if err := json.Unmarshal(raw, exec); err != nil {
 		return nil, nil, nil, fmt.Errorf("decoding flow execution: %w", ErrExpired)
 	}
+	sum := sha256.Sum256([]byte(secret))
+	if exec.ID != id || subtle.ConstantTimeCompare([]byte(hex.EncodeToString(sum[:])), []byte(exec.Binding)) != 1 {
+		// The ID without its secret (a planted or leaked ID) continues nothing.
+		return nil, nil, nil, ErrExpired
+	}
+	exec.secret = secret
 	if exec.Context == nil {
 		exec.Context = map[string]any{}
 	}
@@ -163,6 +215,9 @@ func (e *Engine) plan(ctx context.Context, l *loaded, flow *Flow, exec *executio
 	in := PolicyInput(req, flow, nil, req.User, req.User != nil, exec.Context)
 	d := evaluateBindings(ctx, l.policies, "flow "+flow.Slug, flow.Policies, flow.PolicyEngineMode, req.User, in)
 	exec.records = append(exec.records, d.Records...)
+	if d.Failed {
+		return unavailable()
+	}
 	if !d.Passed {
 		return e.deniedAction(flow, exec, d.Messages)
 	}
@@ -175,6 +230,9 @@ func (e *Engine) plan(ctx context.Context, l *loaded, flow *Flow, exec *executio
 			in := PolicyInput(req, flow, st.def, req.User, req.User != nil, exec.Context)
 			d := evaluateBindings(ctx, l.policies, "stage "+b.Stage, b.Policies, b.PolicyEngineMode, req.User, in)
 			exec.records = append(exec.records, d.Records...)
+			if d.Failed {
+				return unavailable()
+			}
 			if !d.Passed {
 				continue
 			}
@@ -186,6 +244,9 @@ func (e *Engine) plan(ctx context.Context, l *loaded, flow *Flow, exec *executio
 	exec.Current, exec.Checked = 0, false
 	return nil
 }
+
+// unavailable is the generic denial that ends an execution whose policy failed.
+func unavailable() *Response { return &Response{Type: TypeDenied, Message: UnavailableMessage} }
 
 func (e *Engine) deniedAction(flow *Flow, exec *execution, messages []string) *Response {
 	next, _ := exec.Context[CtxNext].(string)
@@ -246,6 +307,10 @@ func (e *Engine) run(ctx context.Context, l *loaded, flow *Flow, exec *execution
 				in := PolicyInput(req, flow, st.def, user, authenticated, exec.Context)
 				d := evaluateBindings(ctx, l.policies, "stage "+b.Stage, b.Policies, b.PolicyEngineMode, user, in)
 				exec.records = append(exec.records, d.Records...)
+				if d.Failed {
+					// Skipping the stage could skip a deny: stop instead.
+					return finish(*unavailable())
+				}
 				if !d.Passed {
 					exec.Current, exec.Checked = exec.Current+1, false
 					continue
@@ -321,6 +386,12 @@ func (e *Engine) run(ctx context.Context, l *loaded, flow *Flow, exec *execution
 }
 
 func (e *Engine) challenge(ctx context.Context, flow *Flow, st *loadedStage, exec *execution, ch *Challenge, errs map[string][]string, messages []string, res *Result) (*Result, error) {
+	oldID := ""
+	if exec.rotate {
+		oldID = exec.ID
+		exec.newIdentity()
+		exec.rotate = false
+	}
 	raw, err := json.Marshal(exec)
 	if err != nil {
 		return nil, fmt.Errorf("encoding flow execution: %w", err)
@@ -337,6 +408,11 @@ func (e *Engine) challenge(ctx context.Context, flow *Flow, st *loadedStage, exe
 	if err := e.opts.Store.PutExecution(ctx, exec.ID, raw, e.opts.ExecutionTTL); err != nil {
 		return nil, fmt.Errorf("saving flow execution: %w", err)
 	}
+	if oldID != "" {
+		if err := e.opts.Store.DeleteExecution(ctx, oldID); err != nil && !errors.Is(err, ErrNotFound) {
+			return nil, fmt.Errorf("retiring flow execution: %w", err)
+		}
+	}
 	res.Response = Response{
 		Type:     TypeChallenge,
 		Flow:     FlowInfo{Slug: flow.Slug, Title: flow.Title, Designation: string(flow.Designation)},
@@ -346,7 +422,7 @@ func (e *Engine) challenge(ctx context.Context, flow *Flow, st *loadedStage, exe
 		Messages: append(append([]string(nil), messages...), ch.Messages...),
 		Data:     ch.Data,
 	}
-	res.ExecutionID = exec.ID
+	res.ExecutionID = exec.handle()
 	res.CSRFToken = exec.CSRF
 	res.NewSession, res.EndSession = exec.newSession, exec.endSession
 	res.Records = exec.records

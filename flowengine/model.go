@@ -91,6 +91,9 @@ type Flow struct {
 	Authentication   AuthRequirement
 	Policies         []PolicyBinding
 	Stages           []StageBinding
+	// BuiltIn marks the embedded default flows, installed only without
+	// blueprints; selection by designation puts them after every operator flow.
+	BuiltIn bool `json:",omitempty"`
 }
 
 // StageBinding places a stage in a flow.
@@ -115,6 +118,9 @@ type PolicyBinding struct {
 	Negate        bool
 	Timeout       time.Duration
 	FailureResult bool
+	// FailureResultSet says the binding chose FailureResult explicitly; without
+	// it an error or timeout stops the execution instead (fail closed).
+	FailureResultSet bool `json:",omitempty"`
 }
 
 // Target names what the binding checks, for records and logs.
@@ -187,6 +193,9 @@ type Session struct {
 	// Persistent asks for a cookie that outlives the browser (remember me, or a
 	// session_duration above zero).
 	Persistent bool `json:"persistent,omitempty"`
+	// Flow is the slug of the authentication flow that created the session; a
+	// site that pins its authentication flow accepts only its own sessions.
+	Flow string `json:"flow,omitempty"`
 }
 
 // NormalizeKey lower-cases a username or email for unique, case-insensitive lookup.
@@ -205,20 +214,52 @@ func oneOf[T ~string](v T, valid []T) error {
 	return fmt.Errorf("unknown value %q (want one of %s)", v, strings.Join(names, ", "))
 }
 
-// MergeSeedUser applies a blueprint's seed user onto the stored one (nil if new):
-// the seed's fields win, but a seed without a password hash keeps the stored one,
-// and the stored ID and creation time are kept so sessions stay valid.
-func MergeSeedUser(existing, seed *User) *User {
-	m := *seed
+// SeedUser is a user defined in a blueprint.
+type SeedUser struct {
+	User *User
+	// Authoritative (a blueprint entry's state: present) makes the seed overwrite
+	// the stored user's Fields; otherwise a seed only creates a missing user and
+	// never undoes later changes (a new password, a deactivation).
+	Authoritative bool
+	// Fields are the blueprint keys the entry names: email, name, is_active,
+	// password_hash, groups, attributes.
+	Fields []string
+}
+
+// MergeSeedUser returns what to store for a seed given the stored user (nil if
+// none), and false when the stored user must stay as it is. A new user gets a
+// fresh ID; an authoritative seed overwrites only the fields it names, keeping
+// the stored ID and creation time so sessions stay valid.
+func MergeSeedUser(existing *User, seed SeedUser) (*User, bool) {
 	if existing == nil {
+		m := *seed.User
 		if m.ID == "" {
 			m.ID = NewID()
 		}
-		return &m
+		if m.CreatedAt.IsZero() {
+			m.CreatedAt = time.Now().UTC()
+		}
+		return &m, true
 	}
-	m.ID, m.CreatedAt = existing.ID, existing.CreatedAt
-	if m.PasswordHash == "" {
-		m.PasswordHash = existing.PasswordHash
+	if !seed.Authoritative {
+		return nil, false
 	}
-	return &m
+	m := *existing
+	for _, f := range seed.Fields {
+		switch f {
+		case "email":
+			m.Email = seed.User.Email
+		case "name":
+			m.Name = seed.User.Name
+		case "is_active":
+			m.IsActive = seed.User.IsActive
+		case "password_hash":
+			m.PasswordHash = seed.User.PasswordHash
+		case "groups":
+			m.Groups = seed.User.Groups
+		case "attributes":
+			m.Attributes = seed.User.Attributes
+		}
+	}
+	return &m, true
 }

@@ -27,14 +27,22 @@ type PolicyRecord struct {
 	Messages []string      `json:"messages,omitempty"`
 	Duration time.Duration `json:"duration_ns"`
 	Error    string        `json:"error,omitempty"`
+	// Failed: the evaluation errored and the binding chose no failure_result.
+	Failed bool `json:"failed,omitempty"`
 }
 
 // Decision is the combined result of a set of bindings.
 type Decision struct {
-	Passed   bool
+	Passed bool
+	// Failed: a binding errored without an explicit failure_result. Passed is
+	// then false and the caller stops with a generic denial (UnavailableMessage).
+	Failed   bool
 	Messages []string
 	Records  []PolicyRecord
 }
+
+// UnavailableMessage is the generic denial when a policy fails.
+const UnavailableMessage = "Sign-in is unavailable right now."
 
 // evaluateBindings evaluates every enabled binding in order and combines the
 // outcomes with mode. No enabled binding passes.
@@ -50,6 +58,12 @@ func evaluateBindings(ctx context.Context, ev PolicyEvaluator, scope string, bin
 		rec := evaluateBinding(ctx, ev, b, user, input)
 		rec.Scope = scope
 		d.Records = append(d.Records, rec)
+		if rec.Failed {
+			// One broken binding decides the whole set: under "any" another
+			// binding's pass must not hide it, and negate cannot flip it.
+			d.Passed, d.Failed, d.Messages = false, true, nil
+			return d
+		}
 		d.Messages = append(d.Messages, rec.Messages...)
 		if rec.Outcome {
 			anyPassed = true
@@ -90,13 +104,16 @@ func evaluateBinding(ctx context.Context, ev PolicyEvaluator, b PolicyBinding, u
 		cancel()
 		rec.Messages = msgs
 		if err != nil {
-			// Fail closed by default: an error decides failure_result, never negated,
-			// so a broken policy cannot flip into an allow through negate.
+			// Fail closed: an explicit failure_result decides, never negated, so a
+			// broken policy cannot flip into an allow through negate; without one
+			// the execution stops, since false would skip a deny stage.
 			if errors.Is(err, context.DeadlineExceeded) {
 				err = fmt.Errorf("timed out after %s: %w", timeout, err)
 			}
 			rec.Error = err.Error()
-			rec.Outcome = b.FailureResult
+			rec.Messages = nil
+			rec.Outcome = b.FailureResultSet && b.FailureResult
+			rec.Failed = !b.FailureResultSet
 			rec.Duration = time.Since(start)
 			return rec
 		}
@@ -119,6 +136,16 @@ func PolicyInput(req *Request, flow *Flow, stage *StageDef, user *User, authenti
 	if stage != nil {
 		in["stage"] = map[string]any{"name": stage.Name, "type": stage.Type}
 	}
+	sess := map[string]any{}
+	if req != nil && req.Session != nil {
+		sess["flow"] = req.Session.Flow
+		methods := make([]any, len(req.Session.AuthMethods))
+		for i, m := range req.Session.AuthMethods {
+			methods[i] = m
+		}
+		sess["auth_methods"] = methods
+	}
+	in["session"] = sess
 	if planCtx != nil {
 		c := make(map[string]any, len(planCtx))
 		for k, v := range planCtx {

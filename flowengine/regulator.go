@@ -3,22 +3,26 @@ package flowengine
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
+
+	"golang.org/x/text/cases"
+	"golang.org/x/text/unicode/norm"
 )
 
 // Brute-force regulation defaults.
 const (
-	DefaultUserFailures = 5                // failures for one username…
+	DefaultUserFailures = 5                // failures for one account…
 	DefaultIPFailures   = 50               // …or from one client IP…
 	DefaultFailWindow   = 10 * time.Minute // …within this window lock it
-	DefaultUserLock     = 5 * time.Minute  // first lock of a username; doubles on repeat
+	DefaultUserLock     = 5 * time.Minute  // first lock of an account; doubles on repeat
 	DefaultMaxUserLock  = time.Hour
 	DefaultIPLock       = 10 * time.Minute
 )
 
 // CounterRegulator is the Regulator on a CounterStore: with a shared store
 // (Redis) every replica counts the same attempts, so spreading them gains an
-// attacker nothing. Usernames are counted whether or not they exist.
+// attacker nothing. Accounts are counted whether or not they exist.
 type CounterRegulator struct {
 	Counters     CounterStore
 	UserFailures int64
@@ -35,51 +39,64 @@ func NewRegulator(c CounterStore) *CounterRegulator {
 		Window: DefaultFailWindow, UserLock: DefaultUserLock, MaxUserLock: DefaultMaxUserLock, IPLock: DefaultIPLock}
 }
 
-func userKey(kind, username string) string {
-	return "regulator:" + kind + ":u:" + NormalizeKey(username)
+// RegulationKey names the account an attempt counts against: the resolved user,
+// so a username, an email and any spelling of them share one counter; for an
+// unknown identifier its normalised form (NFKC, case-folded), so "Ghost" and
+// "ghost" cannot be tried five times each.
+func RegulationKey(u *User, identifier string) string {
+	if u != nil {
+		return "id:" + u.ID
+	}
+	return "name:" + NormalizeIdentifier(identifier)
 }
-func ipKey(kind, ip string) string { return "regulator:" + kind + ":ip:" + ip }
 
-// Locked implements Regulator.
-func (r *CounterRegulator) Locked(ctx context.Context, username, clientIP string) (bool, error) {
-	if username != "" {
-		n, err := r.Counters.GetCounter(ctx, userKey("lock", username))
+// NormalizeIdentifier folds what a user typed to identify: NFKC, trimmed,
+// case-folded.
+func NormalizeIdentifier(s string) string {
+	return cases.Fold().String(norm.NFKC.String(strings.TrimSpace(s)))
+}
+
+func userKey(kind, key string) string { return "regulator:" + kind + ":u:" + key }
+func ipKey(kind, ip string) string    { return "regulator:" + kind + ":ip:" + ip }
+
+// Reserve implements Regulator. The account's failure counter is incremented
+// before the password is checked (an atomic increment in the store), so N
+// parallel guesses get N distinct counts and only the first UserFailures are
+// let through; Succeeded takes a successful attempt back.
+func (r *CounterRegulator) Reserve(ctx context.Context, key, clientIP string) (bool, error) {
+	if key != "" {
+		n, err := r.Counters.GetCounter(ctx, userKey("lock", key))
 		if err != nil || n > 0 {
-			return n > 0, err
+			return false, err
 		}
 	}
 	if clientIP != "" {
 		n, err := r.Counters.GetCounter(ctx, ipKey("lock", clientIP))
-		return n > 0, err
+		if err != nil || n > 0 {
+			return false, err
+		}
 	}
-	return false, nil
+	if key == "" {
+		return true, nil
+	}
+	n, err := r.Counters.IncrCounter(ctx, userKey("fail", key), r.Window)
+	if err != nil {
+		return false, fmt.Errorf("reserving attempt: %w", err)
+	}
+	return n <= r.UserFailures, nil
 }
 
-// Failed implements Regulator: the UserFailures-th failure within the window
-// locks the username for UserLock, doubled for each lock in the last day (at most
-// MaxUserLock); the IPFailures-th locks the client IP for IPLock.
-func (r *CounterRegulator) Failed(ctx context.Context, username, clientIP string) error {
-	if username != "" {
-		n, err := r.Counters.IncrCounter(ctx, userKey("fail", username), r.Window)
+// Failed implements Regulator: once the account has UserFailures failures within
+// the window it is locked for UserLock, doubled for each lock in the last day (at
+// most MaxUserLock); the IPFailures-th failure from one IP locks the IP for IPLock.
+func (r *CounterRegulator) Failed(ctx context.Context, key, clientIP string) error {
+	if key != "" {
+		n, err := r.Counters.GetCounter(ctx, userKey("fail", key))
 		if err != nil {
 			return fmt.Errorf("counting failure: %w", err)
 		}
 		if n >= r.UserFailures {
-			strikes, err := r.Counters.IncrCounter(ctx, userKey("strikes", username), 24*time.Hour)
-			if err != nil {
-				return fmt.Errorf("counting lock: %w", err)
-			}
-			lock := r.UserLock
-			for i := int64(1); i < strikes && lock < r.MaxUserLock; i++ {
-				lock *= 2
-			}
-			if lock > r.MaxUserLock {
-				lock = r.MaxUserLock
-			}
-			if _, err := r.Counters.IncrCounter(ctx, userKey("lock", username), lock); err != nil {
-				return fmt.Errorf("locking: %w", err)
-			}
-			if err := r.Counters.DeleteCounter(ctx, userKey("fail", username)); err != nil {
+			if err := r.lock(ctx, key); err != nil {
 				return err
 			}
 		}
@@ -99,17 +116,48 @@ func (r *CounterRegulator) Failed(ctx context.Context, username, clientIP string
 	return nil
 }
 
-// Succeeded implements Regulator: a successful login clears the username's
-// failures (not its lock history).
-func (r *CounterRegulator) Succeeded(ctx context.Context, username string) error {
-	return r.Counters.DeleteCounter(ctx, userKey("fail", username))
+func (r *CounterRegulator) lock(ctx context.Context, key string) error {
+	if n, err := r.Counters.GetCounter(ctx, userKey("lock", key)); err != nil || n > 0 {
+		return err // already locked by a parallel failure: one strike is enough
+	}
+	strikes, err := r.Counters.IncrCounter(ctx, userKey("strikes", key), 24*time.Hour)
+	if err != nil {
+		return fmt.Errorf("counting lock: %w", err)
+	}
+	lock := r.UserLock
+	for i := int64(1); i < strikes && lock < r.MaxUserLock; i++ {
+		lock *= 2
+	}
+	if lock > r.MaxUserLock {
+		lock = r.MaxUserLock
+	}
+	if _, err := r.Counters.IncrCounter(ctx, userKey("lock", key), lock); err != nil {
+		return fmt.Errorf("locking: %w", err)
+	}
+	return r.Counters.DeleteCounter(ctx, userKey("fail", key))
 }
 
-// Unlock lifts a username's lock and failures (caddy flowgate user unlock).
-func (r *CounterRegulator) Unlock(ctx context.Context, username string) error {
-	for _, kind := range []string{"lock", "fail", "strikes"} {
-		if err := r.Counters.DeleteCounter(ctx, userKey(kind, username)); err != nil {
-			return err
+// Succeeded implements Regulator: a successful login clears the account's
+// failures, its own reservation included (not its lock history).
+func (r *CounterRegulator) Succeeded(ctx context.Context, key string) error {
+	return r.Counters.DeleteCounter(ctx, userKey("fail", key))
+}
+
+// Unlock lifts every lock and failure count of a user: by account, and by the
+// normalised username and email counted before the account existed
+// (caddy flowgate user unlock).
+func (r *CounterRegulator) Unlock(ctx context.Context, u *User) error {
+	keys := []string{RegulationKey(u, "")}
+	for _, alias := range []string{u.Username, u.Email} {
+		if alias != "" {
+			keys = append(keys, RegulationKey(nil, alias))
+		}
+	}
+	for _, key := range keys {
+		for _, kind := range []string{"lock", "fail", "strikes"} {
+			if err := r.Counters.DeleteCounter(ctx, userKey(kind, key)); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

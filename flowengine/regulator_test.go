@@ -65,7 +65,11 @@ func TestBruteForceLocksUsername(t *testing.T) {
 	if res := tryLogin(e, "vic", "right", "192.0.2.2"); res.NewSession != nil {
 		t.Fatal("second lock was not doubled")
 	}
-	if err := reg.Unlock(context.Background(), "VIC"); err != nil {
+	vic, err := e.store.GetUserByUsername(context.Background(), "VIC")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.Unlock(context.Background(), vic); err != nil {
 		t.Fatal(err)
 	}
 	if res := tryLogin(e, "vic", "right", "192.0.2.2"); res.NewSession == nil {

@@ -80,7 +80,9 @@ func (r Response) MarshalJSON() ([]byte, error) {
 // must do besides sending it.
 type Result struct {
 	Response Response
-	// ExecutionID continues the flow; empty once the execution has ended.
+	// ExecutionID is the handle that continues the flow (the execution's ID and
+	// the secret binding it to this browser); empty once the execution has ended.
+	// It changes with every answer.
 	ExecutionID string
 	// CSRFToken must come back with every form post of this execution.
 	CSRFToken string

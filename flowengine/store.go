@@ -62,10 +62,11 @@ type ConfigStore interface {
 	// LoadConfig returns the stored configuration (empty if none was saved) and its
 	// revision (ConfigRevision of the stored bytes).
 	LoadConfig(ctx context.Context) (*Config, string, error)
-	// ApplyConfig replaces the configuration and upserts users (by username) in one
+	// ApplyConfig replaces the configuration and applies seed users (by username,
+	// as MergeSeedUser decides; a user it deactivates loses their sessions) in one
 	// atomic step, provided the stored configuration is still at revision base;
 	// ErrStale if another writer changed it since. On error nothing was changed.
-	ApplyConfig(ctx context.Context, base string, cfg *Config, users []*User) error
+	ApplyConfig(ctx context.Context, base string, cfg *Config, users []SeedUser) error
 }
 
 // ConfigRevision names a stored configuration by its bytes: "" when none is
@@ -103,12 +104,14 @@ type Mail struct {
 	HTML    string
 }
 
-// Regulator refuses attempts for usernames or client IPs that failed too often.
+// Regulator refuses attempts for accounts or client IPs that failed too often.
+// Keys come from RegulationKey, so every alias of one account shares a count.
 type Regulator interface {
-	// Locked reports whether an attempt for this username from this IP must be refused.
-	Locked(ctx context.Context, username, clientIP string) (bool, error)
-	// Failed records a failed attempt.
-	Failed(ctx context.Context, username, clientIP string) error
-	// Succeeded clears the username's failures.
-	Succeeded(ctx context.Context, username string) error
+	// Reserve counts an attempt before the secret is checked and reports whether
+	// it may go ahead; false means locked (or over the limit already).
+	Reserve(ctx context.Context, key, clientIP string) (bool, error)
+	// Failed records that a reserved attempt failed.
+	Failed(ctx context.Context, key, clientIP string) error
+	// Succeeded clears the account's failures.
+	Succeeded(ctx context.Context, key string) error
 }

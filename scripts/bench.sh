@@ -37,7 +37,7 @@ cat >"$work/Caddyfile" <<CADDY
 	grace_period 1ns
 	flowgate {
 		storage bolt $work/flowgate.db
-		blueprints $work/users.yaml
+		blueprints $work/users.yaml $PWD/examples/blueprints/default-flows.yaml
 	}
 }
 http://:18081 {
@@ -94,7 +94,7 @@ cat >"$work/Caddyfile.redis" <<CADDY
 	grace_period 1ns
 	flowgate {
 		storage redis redis://127.0.0.1:16379
-		blueprints $work/users.yaml
+		blueprints $work/users.yaml $PWD/examples/blueprints/default-flows.yaml
 	}
 }
 http://:18083 {

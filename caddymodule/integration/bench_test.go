@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/flowgate/flowgate/flowengine/blueprint"
 )
 
 // BenchmarkProxied sends authenticated requests through one in-process Caddy to
@@ -28,6 +30,10 @@ func BenchmarkProxied(b *testing.B) {
 	if err := os.WriteFile(users, []byte(seed), 0o600); err != nil {
 		b.Fatal(err)
 	}
+	flows := filepath.Join(dir, "flows.yaml")
+	if err := os.WriteFile(flows, blueprint.DefaultsYAML(), 0o600); err != nil {
+		b.Fatal(err)
+	}
 	tc := newTester(b)
 	tc.InitServer(fmt.Sprintf(`{
 	admin localhost:2999
@@ -36,7 +42,7 @@ func BenchmarkProxied(b *testing.B) {
 	grace_period 1ns
 	flowgate {
 		storage bolt %s
-		blueprints %s
+		blueprints %s %s
 		secret_keys %s %s
 	}
 }
@@ -68,7 +74,7 @@ http://localhost:9080 {
 		reverse_proxy localhost:9081
 	}
 }
-`, filepath.Join(dir, "flowgate.db"), users, hashKey1, blockKey1), "caddyfile")
+`, filepath.Join(dir, "flowgate.db"), users, flows, hashKey1, blockKey1), "caddyfile")
 
 	g := &gateway{t: b, tc: tc}
 	if res := g.login("bench", "bench-pw", "/"); res["type"] != "redirect" {

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	_ "github.com/flowgate/flowgate/caddymodule"
+	"github.com/flowgate/flowgate/flowengine/blueprint"
 )
 
 const (
@@ -46,8 +47,10 @@ type gateway struct {
 	seed string
 }
 
-// demoUsers is a blueprint seeding alice (staff) and bob, both with password
-// "pw-<name>", hashed at bcrypt's lowest cost to keep tests quick.
+// demoUsers writes a blueprint directory: the built-in default flows (with
+// blueprints configured, built-ins are not installed) and users.yaml seeding
+// alice (staff) and bob, both with password "pw-<name>", hashed at bcrypt's
+// lowest cost to keep tests quick. It returns the directory.
 func demoUsers(t *testing.T, dir string) string {
 	t.Helper()
 	var b strings.Builder
@@ -66,11 +69,17 @@ func demoUsers(t *testing.T, dir string) string {
       allow if "staff" in input.user.groups
       messages contains "Staff only." if not allow
 `)
-	path := filepath.Join(dir, "users.yaml")
-	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+	bpDir := filepath.Join(dir, "blueprints")
+	if err := os.MkdirAll(bpDir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	return path
+	if err := os.WriteFile(filepath.Join(bpDir, "flows.yaml"), blueprint.DefaultsYAML(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(bpDir, "users.yaml"), []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return bpDir
 }
 
 // startGateway loads a config with flowgate protecting localhost:9080 in front of
@@ -88,6 +97,9 @@ func (g *gateway) config(globalExtra, handlerBlock string) string {
 	if handlerBlock != "" {
 		handlerBlock = "{\n" + handlerBlock + "\n\t}"
 	}
+	if g.seed != "" {
+		globalExtra += "\n\t\tblueprints " + g.seed
+	}
 	if !strings.Contains(globalExtra, "secret_keys") {
 		globalExtra += "\n\t\tsecret_keys " + hashKey1 + " " + blockKey1
 	}
@@ -99,7 +111,6 @@ func (g *gateway) config(globalExtra, handlerBlock string) string {
 	grace_period 1ns
 	flowgate {
 		storage bolt %s
-		blueprints %s
 		%s
 	}
 }
@@ -110,7 +121,7 @@ http://localhost:9080 {
 		header_up X-Auth-Groups {http.auth.user.groups}
 	}
 }
-`, filepath.Join(g.dir, "flowgate.db"), g.seed, globalExtra, handlerBlock, strings.TrimPrefix(g.up.URL, "http://"))
+`, filepath.Join(g.dir, "flowgate.db"), globalExtra, handlerBlock, strings.TrimPrefix(g.up.URL, "http://"))
 }
 
 func (g *gateway) load(globalExtra, handlerBlock string) {

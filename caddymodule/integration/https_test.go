@@ -2,13 +2,16 @@ package integration
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 )
 
-// On an https site every flowgate cookie is Secure, and same-origin checks use
+// On an https site every flowgate cookie is Secure and, without a cookie
+// domain, __Host- prefixed (only this host over https can set it, so a sibling
+// subdomain or a plain-http answer cannot plant one); same-origin checks use
 // the https origin.
 func TestHTTPSCookiesAreSecure(t *testing.T) {
 	up := upstream(t)
@@ -68,11 +71,23 @@ https://caddy.localhost:9443 {
 	seen := map[string]bool{}
 	for _, c := range cookies {
 		seen[c.Name] = true
-		if !c.Secure || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode {
-			t.Errorf("cookie %s: Secure %v HttpOnly %v SameSite %v", c.Name, c.Secure, c.HttpOnly, c.SameSite)
+		if !c.Secure || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Path != "/" || c.Domain != "" {
+			t.Errorf("cookie %s: Secure %v HttpOnly %v SameSite %v Path %q Domain %q", c.Name, c.Secure, c.HttpOnly, c.SameSite, c.Path, c.Domain)
 		}
 	}
-	if !seen["flowgate_session"] || !seen["flowgate_flow"] {
+	if !seen["__Host-flowgate_session"] || !seen["__Host-flowgate_flow"] || seen["flowgate_session"] || seen["flowgate_flow"] {
 		t.Fatalf("cookies set: %v", seen)
+	}
+	// The prefixed session cookie signs the browser in; neither flowgate cookie
+	// reaches the upstream.
+	req, _ := http.NewRequest("GET", site+"/inside", nil)
+	resp, err := tc.Client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || strings.Contains(string(body), "flowgate_") || !strings.Contains(string(body), `"Remote-User":["alice"]`) {
+		t.Fatalf("proxied with the __Host- session: %d %s", resp.StatusCode, body)
 	}
 }

@@ -77,37 +77,104 @@ func expand(p string) ([]string, error) {
 	return out, nil
 }
 
-// merged combines the set's entries; a later file overrides an earlier one.
-func (s Set) merged() (*flowengine.Config, []*flowengine.User) {
+// merged combines the set's entries into one change; a later file overrides an
+// earlier one, so an absent entry removes what an earlier file defined and a
+// present one brings back what an earlier file removed. removedBy tells which
+// file removes each entry ("stage x" → file).
+func (s Set) merged() (ch flowengine.Change, removedBy map[string]*Blueprint) {
 	cfg := &flowengine.Config{}
-	byName := map[string]*flowengine.User{}
+	removedBy = map[string]*Blueprint{}
+	users := map[string]flowengine.SeedUser{}
 	var order []string
 	for _, bp := range s {
 		cfg = flowengine.Merge(cfg, bp.Config)
+		for _, f := range bp.Config.Flows {
+			delete(removedBy, "flow "+f.Slug)
+		}
+		for _, st := range bp.Config.Stages {
+			delete(removedBy, "stage "+st.Name)
+		}
+		for _, p := range bp.Config.Policies {
+			delete(removedBy, "policy "+p.Name)
+		}
+		cfg = flowengine.Remove(cfg, bp.Remove)
+		for _, slug := range bp.Remove.Flows {
+			removedBy["flow "+slug] = bp
+		}
+		for _, name := range bp.Remove.Stages {
+			removedBy["stage "+name] = bp
+		}
+		for _, name := range bp.Remove.Policies {
+			removedBy["policy "+name] = bp
+		}
 		for _, u := range bp.Users {
-			k := flowengine.NormalizeKey(u.Username)
-			if _, ok := byName[k]; !ok {
+			k := flowengine.NormalizeKey(u.User.Username)
+			if _, ok := users[k]; !ok {
 				order = append(order, k)
 			}
-			byName[k] = u
+			users[k] = u
 		}
 	}
-	users := make([]*flowengine.User, 0, len(order))
-	for _, k := range order {
-		users = append(users, byName[k])
+	ch.Config = cfg
+	for _, key := range sortedKeys(removedBy) {
+		kind, name, _ := strings.Cut(key, " ")
+		switch kind {
+		case "flow":
+			ch.Remove.Flows = append(ch.Remove.Flows, name)
+		case "stage":
+			ch.Remove.Stages = append(ch.Remove.Stages, name)
+		case "policy":
+			ch.Remove.Policies = append(ch.Remove.Policies, name)
+		}
 	}
-	return cfg, users
+	for _, k := range order {
+		ch.Users = append(ch.Users, users[k])
+	}
+	return ch, removedBy
 }
 
-// Apply imports the set into the engine as one all-or-nothing upsert.
+// Apply imports the set into the engine as one all-or-nothing change.
 func (s Set) Apply(ctx context.Context, e *flowengine.Engine) error {
-	cfg, users := s.merged()
-	return s.locate(e.Apply(ctx, cfg, users))
+	ch, removedBy := s.merged()
+	if err := stillUsed(e.Config(), ch, removedBy); err != nil {
+		return err
+	}
+	return s.locate(e.Apply(ctx, ch))
 }
 
 // Apply imports one blueprint.
 func (bp *Blueprint) Apply(ctx context.Context, e *flowengine.Engine) error {
 	return Set{bp}.Apply(ctx, e)
+}
+
+// stillUsed refuses to remove a stage or policy that a flow remaining after the
+// change still uses, naming the absent entry (the engine refuses it too, but
+// names the flow, which may be in no file at all).
+func stillUsed(live *flowengine.Config, ch flowengine.Change, removedBy map[string]*Blueprint) error {
+	if len(ch.Remove.Stages)+len(ch.Remove.Policies) == 0 {
+		return nil
+	}
+	after := flowengine.Remove(flowengine.Merge(live, ch.Config), ch.Remove)
+	var errs []error
+	used := func(key, flow string) {
+		if bp, ok := removedBy[key]; ok {
+			kind, name, _ := strings.Cut(key, " ")
+			errs = append(errs, bp.errorAt(kind, name, fmt.Sprintf("state: absent, but flow %s still uses it", flow)))
+			delete(removedBy, key) // once per entry
+		}
+	}
+	for _, f := range after.Flows {
+		for _, b := range f.Policies {
+			used("policy "+b.Policy, f.Slug)
+		}
+		for _, sb := range f.Stages {
+			used("stage "+sb.Stage, f.Slug)
+			for _, b := range sb.Policies {
+				used("policy "+b.Policy, f.Slug)
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // locate rewrites engine errors so each names the file and line of its entry.

@@ -56,6 +56,8 @@ func Encode(doc *Document, format Format) ([]byte, error) {
 }
 
 // Convert re-encodes a blueprint file in another format after checking its shape.
+// Unlike Export it keeps what the file says beyond the configuration: entries it
+// removes (state: absent) and which seed users are authoritative.
 func Convert(file string, data []byte, to Format) ([]byte, error) {
 	bp, err := Parse(file, data)
 	if err != nil {
@@ -65,9 +67,24 @@ func Convert(file string, data []byte, to Format) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	for _, name := range sorted(bp.Remove.Policies) {
+		doc.Policies = append(doc.Policies, PolicyEntry{Name: name, State: StateAbsent})
+	}
+	for _, name := range sorted(bp.Remove.Stages) {
+		doc.Stages = append(doc.Stages, StageEntry{Name: name, State: StateAbsent})
+	}
+	for _, slug := range sorted(bp.Remove.Flows) {
+		doc.Flows = append(doc.Flows, FlowEntry{Slug: slug, State: StateAbsent})
+	}
 	doc.Users = userEntries(bp.Users)
 	doc.Metadata = bp.Metadata
 	return Encode(doc, to)
+}
+
+func sorted(in []string) []string {
+	out := append([]string(nil), in...)
+	sort.Strings(out)
+	return out
 }
 
 func document(cfg *flowengine.Config, slugs []string) (*Document, error) {
@@ -161,9 +178,13 @@ func bindingEntries(in []flowengine.PolicyBinding) []BindingEntry {
 	for _, b := range in {
 		e := BindingEntry{
 			Policy: b.Policy, Group: b.Group, User: b.User, Order: b.Order,
-			Enabled:       boolIfNot(b.Enabled, true),
-			Negate:        boolIfNot(b.Negate, false),
-			FailureResult: boolIfNot(b.FailureResult, false),
+			Enabled: boolIfNot(b.Enabled, true),
+			Negate:  boolIfNot(b.Negate, false),
+		}
+		if b.FailureResultSet {
+			// Written whenever chosen: without it an error stops the flow.
+			v := b.FailureResult
+			e.FailureResult = &v
 		}
 		if b.Timeout != 0 && b.Timeout != flowengine.DefaultPolicyTimeout {
 			e.Timeout = b.Timeout.String()
@@ -173,13 +194,39 @@ func bindingEntries(in []flowengine.PolicyBinding) []BindingEntry {
 	return out
 }
 
-func userEntries(users []*flowengine.User) []UserEntry {
+// userEntries writes seed users; an authoritative one (state: present) with only
+// the fields it names, so that it overwrites no more than the original did.
+func userEntries(seeds []flowengine.SeedUser) []UserEntry {
 	var out []UserEntry
-	for _, u := range users {
-		out = append(out, UserEntry{
+	for _, seed := range seeds {
+		u := seed.User
+		full := UserEntry{
 			Username: u.Username, Email: u.Email, Name: u.Name, IsActive: boolIfNot(u.IsActive, true),
 			PasswordHash: u.PasswordHash, Groups: u.Groups, Attributes: u.Attributes,
-		})
+		}
+		if !seed.Authoritative {
+			out = append(out, full)
+			continue
+		}
+		e := UserEntry{Username: u.Username, State: StatePresent}
+		for _, f := range seed.Fields {
+			switch f {
+			case "email":
+				e.Email = full.Email
+			case "name":
+				e.Name = full.Name
+			case "is_active":
+				active := u.IsActive // named: written even when it is the default
+				e.IsActive = &active
+			case "password_hash":
+				e.PasswordHash = full.PasswordHash
+			case "groups":
+				e.Groups = full.Groups
+			case "attributes":
+				e.Attributes = full.Attributes
+			}
+		}
+		out = append(out, e)
 	}
 	return out
 }

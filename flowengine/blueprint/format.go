@@ -16,17 +16,38 @@ type Metadata struct {
 	Description string `yaml:"description,omitempty" json:"description,omitempty"`
 }
 
+// State says what an entry does on import. Flows, stages and policies are
+// present (upserted, the default) or absent (removed; only the name or slug is
+// needed). Seed users are created (when missing only, the default: later changes
+// such as a new password or a deactivation are never undone) or present
+// (authoritative: the fields the entry names overwrite the stored user's).
+type State string
+
+// States.
+const (
+	StatePresent State = "present"
+	StateAbsent  State = "absent"
+	StateCreated State = "created"
+)
+
+var (
+	entryStates = []State{StatePresent, StateAbsent}
+	userStates  = []State{StateCreated, StatePresent}
+)
+
 // PolicyEntry is a named Rego module.
 type PolicyEntry struct {
-	Name string `yaml:"name" json:"name"`
-	Rego string `yaml:"rego" json:"rego"`
+	Name  string `yaml:"name" json:"name"`
+	Rego  string `yaml:"rego,omitempty" json:"rego,omitempty"`
+	State State  `yaml:"state,omitempty" json:"state,omitempty"`
 }
 
 // StageEntry is a named, configured stage.
 type StageEntry struct {
 	Name   string         `yaml:"name" json:"name"`
-	Type   string         `yaml:"type" json:"type"`
+	Type   string         `yaml:"type,omitempty" json:"type,omitempty"`
 	Config map[string]any `yaml:"config,omitempty" json:"config,omitempty"`
+	State  State          `yaml:"state,omitempty" json:"state,omitempty"`
 }
 
 // FlowEntry is a flow; omitted fields take their defaults.
@@ -34,13 +55,14 @@ type FlowEntry struct {
 	Slug             string              `yaml:"slug" json:"slug"`
 	Name             string              `yaml:"name,omitempty" json:"name,omitempty"`
 	Title            string              `yaml:"title,omitempty" json:"title,omitempty"`
-	Designation      string              `yaml:"designation" json:"designation"`
+	Designation      string              `yaml:"designation,omitempty" json:"designation,omitempty"`
 	Order            int                 `yaml:"order,omitempty" json:"order,omitempty"`
 	DeniedAction     string              `yaml:"denied_action,omitempty" json:"denied_action,omitempty"`
 	PolicyEngineMode string              `yaml:"policy_engine_mode,omitempty" json:"policy_engine_mode,omitempty"`
 	Authentication   string              `yaml:"authentication,omitempty" json:"authentication,omitempty"`
 	Policies         []BindingEntry      `yaml:"policies,omitempty" json:"policies,omitempty"`
 	Stages           []StageBindingEntry `yaml:"stages,omitempty" json:"stages,omitempty"`
+	State            State               `yaml:"state,omitempty" json:"state,omitempty"`
 }
 
 // StageBindingEntry places a stage in a flow.
@@ -66,7 +88,9 @@ type BindingEntry struct {
 	FailureResult *bool  `yaml:"failure_result,omitempty" json:"failure_result,omitempty"`
 }
 
-// UserEntry is a seed user; password_hash is argon2id or bcrypt.
+// UserEntry is a seed user; password_hash is argon2id or bcrypt. Without state
+// (or state: created) it only creates a missing user; state: present overwrites
+// the fields the entry names.
 type UserEntry struct {
 	Username     string         `yaml:"username" json:"username"`
 	Email        string         `yaml:"email,omitempty" json:"email,omitempty"`
@@ -75,4 +99,5 @@ type UserEntry struct {
 	PasswordHash string         `yaml:"password_hash,omitempty" json:"password_hash,omitempty"`
 	Groups       []string       `yaml:"groups,omitempty" json:"groups,omitempty"`
 	Attributes   map[string]any `yaml:"attributes,omitempty" json:"attributes,omitempty"`
+	State        State          `yaml:"state,omitempty" json:"state,omitempty"`
 }

@@ -47,13 +47,14 @@ func (e *Error) Error() string {
 // Is makes every Error match ErrInvalid.
 func (e *Error) Is(target error) bool { return target == ErrInvalid }
 
-// Blueprint is a parsed file: the configuration and seed users it defines, and
-// where each entry was written.
+// Blueprint is a parsed file: the configuration and seed users it defines, the
+// entries it removes (state: absent), and where each entry was written.
 type Blueprint struct {
 	File     string
 	Metadata *Metadata
 	Config   *flowengine.Config
-	Users    []*flowengine.User
+	Remove   flowengine.Removal
+	Users    []flowengine.SeedUser
 	lines    map[string]int // "flow x" → line of its first definition
 	last     map[string]int // … and of its last, for "defined twice"
 	rego     map[string]regoPos
@@ -113,7 +114,7 @@ func Parse(file string, data []byte) (*Blueprint, error) {
 	}
 	bp := &Blueprint{File: file, lines: map[string]int{}, last: map[string]int{}, rego: map[string]regoPos{}}
 	bp.indexLines(doc)
-	cfg, users, err := bp.convert(&d)
+	cfg, users, err := bp.convert(&d, doc)
 	if err != nil {
 		return nil, err
 	}
@@ -279,7 +280,9 @@ func (bp *Blueprint) errorAt(kind, name, msg string) *Error {
 	return &Error{File: bp.File, Line: bp.lines[entry], Entry: entry, Msg: msg}
 }
 
-func (bp *Blueprint) convert(d *Document) (*flowengine.Config, []*flowengine.User, error) {
+// convert turns the document into engine values; doc is its YAML tree, for
+// which keys each user entry names.
+func (bp *Blueprint) convert(d *Document, doc *yaml.Node) (*flowengine.Config, []flowengine.SeedUser, error) {
 	cfg := &flowengine.Config{}
 	seen := map[string]bool{}
 	dup := func(kind, name string) error {
@@ -294,15 +297,38 @@ func (bp *Blueprint) convert(d *Document) (*flowengine.Config, []*flowengine.Use
 		seen[kind+" "+name] = true
 		return nil
 	}
+	// absent checks an entry's state and reports whether it removes the entry.
+	absent := func(kind, name string, st State) (bool, error) {
+		if err := checkState(st, entryStates); err != nil {
+			return false, bp.errorAt(kind, name, err.Error())
+		}
+		return st == StateAbsent, nil
+	}
 	for _, p := range d.Policies {
 		if err := dup("policy", p.Name); err != nil {
 			return nil, nil, err
+		}
+		gone, err := absent("policy", p.Name, p.State)
+		if err != nil {
+			return nil, nil, err
+		}
+		if gone {
+			bp.Remove.Policies = append(bp.Remove.Policies, p.Name)
+			continue
 		}
 		cfg.Policies = append(cfg.Policies, flowengine.Policy{Name: p.Name, Rego: p.Rego})
 	}
 	for _, s := range d.Stages {
 		if err := dup("stage", s.Name); err != nil {
 			return nil, nil, err
+		}
+		gone, err := absent("stage", s.Name, s.State)
+		if err != nil {
+			return nil, nil, err
+		}
+		if gone {
+			bp.Remove.Stages = append(bp.Remove.Stages, s.Name)
+			continue
 		}
 		conf, err := normalizeConfig(s.Config)
 		if err != nil {
@@ -314,16 +340,36 @@ func (bp *Blueprint) convert(d *Document) (*flowengine.Config, []*flowengine.Use
 		if err := dup("flow", f.Slug); err != nil {
 			return nil, nil, err
 		}
+		gone, err := absent("flow", f.Slug, f.State)
+		if err != nil {
+			return nil, nil, err
+		}
+		if gone {
+			bp.Remove.Flows = append(bp.Remove.Flows, f.Slug)
+			continue
+		}
 		flow, err := convertFlow(f)
 		if err != nil {
 			return nil, nil, bp.errorAt("flow", f.Slug, err.Error())
 		}
 		cfg.Flows = append(cfg.Flows, flow)
 	}
-	var users []*flowengine.User
-	for _, u := range d.Users {
+	var userNodes []*yaml.Node
+	if list := mapValue(doc, "users"); list != nil && list.Kind == yaml.SequenceNode {
+		userNodes = list.Content
+	}
+	var users []flowengine.SeedUser
+	for i, u := range d.Users {
 		if err := dup("user", flowengine.NormalizeKey(u.Username)); err != nil {
 			return nil, nil, err
+		}
+		if u.State == StateAbsent {
+			// Deleting an account (and its sessions) stays an explicit admin act.
+			return nil, nil, bp.errorAt("user", u.Username,
+				"state: absent is not supported for users; delete a user with caddy flowgate user delete")
+		}
+		if err := checkState(u.State, userStates); err != nil {
+			return nil, nil, bp.errorAt("user", u.Username, err.Error())
 		}
 		if h := u.PasswordHash; h != "" && !strings.HasPrefix(h, "$argon2id$") &&
 			!strings.HasPrefix(h, "$2a$") && !strings.HasPrefix(h, "$2b$") && !strings.HasPrefix(h, "$2y$") {
@@ -333,12 +379,47 @@ func (bp *Blueprint) convert(d *Document) (*flowengine.Config, []*flowengine.Use
 		if err != nil {
 			return nil, nil, bp.errorAt("user", u.Username, "attributes: "+err.Error())
 		}
-		users = append(users, &flowengine.User{
-			Username: u.Username, Email: u.Email, Name: u.Name, IsActive: boolOr(u.IsActive, true),
-			PasswordHash: u.PasswordHash, Groups: u.Groups, Attributes: attrs,
-		})
+		seed := flowengine.SeedUser{
+			User: &flowengine.User{
+				Username: u.Username, Email: u.Email, Name: u.Name, IsActive: boolOr(u.IsActive, true),
+				PasswordHash: u.PasswordHash, Groups: u.Groups, Attributes: attrs,
+			},
+			Authoritative: u.State == StatePresent,
+		}
+		if seed.Authoritative && i < len(userNodes) {
+			seed.Fields = userFields(userNodes[i])
+		}
+		users = append(users, seed)
 	}
 	return cfg, users, nil
+}
+
+func checkState(st State, valid []State) error {
+	if st == "" {
+		return nil
+	}
+	names := make([]string, len(valid))
+	for i, v := range valid {
+		if st == v {
+			return nil
+		}
+		names[i] = string(v)
+	}
+	return fmt.Errorf("state: unknown value %q (want one of %s)", st, strings.Join(names, ", "))
+}
+
+// userFields lists the keys a user entry names that a seed can overwrite (the
+// username identifies the user, state is not a field), in the entry's order.
+func userFields(entry *yaml.Node) []string {
+	var out []string
+	for i := 0; i+1 < len(entry.Content); i += 2 {
+		switch k := entry.Content[i].Value; k {
+		case "username", "state":
+		default:
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // normalizeConfig passes a config map through JSON so that values have the same
@@ -402,7 +483,8 @@ func convertBindings(in []BindingEntry, path string) ([]flowengine.PolicyBinding
 		pb := flowengine.PolicyBinding{
 			Policy: b.Policy, Group: b.Group, User: b.User, Order: b.Order,
 			Enabled: boolOr(b.Enabled, true), Negate: boolOr(b.Negate, false),
-			FailureResult: boolOr(b.FailureResult, false), Timeout: flowengine.DefaultPolicyTimeout,
+			FailureResult: boolOr(b.FailureResult, false), FailureResultSet: b.FailureResult != nil,
+			Timeout: flowengine.DefaultPolicyTimeout,
 		}
 		if b.Timeout != "" {
 			d, err := time.ParseDuration(b.Timeout)

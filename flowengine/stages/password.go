@@ -62,15 +62,16 @@ func (s *password) Submit(ctx context.Context, sc *flowengine.StageContext, a fl
 		return flowengine.Outcome{}, err
 	}
 	identifier, _ := sc.Context[flowengine.CtxPendingUserIdentifier].(string)
-	if identifier == "" && user != nil {
-		identifier = user.Username
-	}
-	if reg := sc.Services.Regulator; reg != nil {
-		locked, err := reg.Locked(ctx, identifier, sc.Request.ClientIP)
+	// One counter per account whatever alias was typed, reserved before hashing
+	// so that parallel guesses cannot all pass the lock check first.
+	key := flowengine.RegulationKey(user, identifier)
+	reg := sc.Services.Regulator
+	if reg != nil {
+		allowed, err := reg.Reserve(ctx, key, sc.Request.ClientIP)
 		if err != nil {
 			return flowengine.Outcome{}, fmt.Errorf("checking login throttle: %w", err)
 		}
-		if locked {
+		if !allowed {
 			// Same message for known and unknown users, and the right password is refused too.
 			return flowengine.Invalid(nil, "Too many failed attempts. Try again later."), nil
 		}
@@ -87,8 +88,8 @@ func (s *password) Submit(ctx context.Context, sc *flowengine.StageContext, a fl
 		flowengine.DummyVerify(a["password"])
 	}
 	if ok {
-		if reg := sc.Services.Regulator; reg != nil {
-			if err := reg.Succeeded(ctx, identifier); err != nil {
+		if reg != nil {
+			if err := reg.Succeeded(ctx, key); err != nil {
 				return flowengine.Outcome{}, fmt.Errorf("clearing login throttle: %w", err)
 			}
 		}
@@ -96,8 +97,8 @@ func (s *password) Submit(ctx context.Context, sc *flowengine.StageContext, a fl
 		sc.AddAuthMethod("password")
 		return flowengine.Continue(), nil
 	}
-	if reg := sc.Services.Regulator; reg != nil {
-		if err := reg.Failed(ctx, identifier, sc.Request.ClientIP); err != nil {
+	if reg != nil {
+		if err := reg.Failed(ctx, key, sc.Request.ClientIP); err != nil {
 			return flowengine.Outcome{}, fmt.Errorf("recording failed login: %w", err)
 		}
 	}

@@ -94,6 +94,7 @@ func (s *userLogin) Submit(ctx context.Context, sc *flowengine.StageContext, a f
 		UserAgent:   sc.Request.UserAgent(),
 		AuthMethods: sc.AuthMethods(),
 		Persistent:  persistent,
+		Flow:        sc.Flow.Slug,
 	}
 	if err := sc.Store.CreateSession(ctx, sess); err != nil {
 		return flowengine.Outcome{}, fmt.Errorf("creating session: %w", err)

@@ -80,11 +80,25 @@ func (s *Store) CreateUser(_ context.Context, u *flowengine.User) error {
 // UpdateUser implements flowengine.UserStore.
 func (s *Store) UpdateUser(_ context.Context, u *flowengine.User) error {
 	return wrapErr("update user", s.db.Update(func(tx *bbolt.Tx) error {
-		if tx.Bucket(bucketUsers).Get([]byte(u.ID)) == nil {
-			return fmt.Errorf("user %q: %w", u.ID, flowengine.ErrNotFound)
+		old, err := getUser(tx, []byte(u.ID))
+		if err != nil {
+			return fmt.Errorf("user %q: %w", u.ID, err)
 		}
-		return putUser(tx, u)
+		return putUserEndingSessions(tx, old, u)
 	}))
+}
+
+// putUserEndingSessions writes u over old (nil if new) and, when the write
+// deactivates the user, deletes their sessions in the same transaction: a
+// deactivated user must not stay signed in.
+func putUserEndingSessions(tx *bbolt.Tx, old, u *flowengine.User) error {
+	if err := putUser(tx, u); err != nil {
+		return err
+	}
+	if old != nil && old.IsActive && !u.IsActive {
+		return deleteUserSessions(tx, u.ID, nil)
+	}
+	return nil
 }
 
 // GetUser implements flowengine.UserStore.
@@ -163,8 +177,8 @@ func (s *Store) DeleteUser(_ context.Context, id string) error {
 	}))
 }
 
-// ApplyConfig implements flowengine.ConfigStore: config and users in one transaction.
-func (s *Store) ApplyConfig(_ context.Context, base string, cfg *flowengine.Config, users []*flowengine.User) error {
+// ApplyConfig implements flowengine.ConfigStore: config and seed users in one transaction.
+func (s *Store) ApplyConfig(_ context.Context, base string, cfg *flowengine.Config, users []flowengine.SeedUser) error {
 	raw, err := json.Marshal(cfg)
 	if err != nil {
 		return fmt.Errorf("encoding config: %w", err)
@@ -175,12 +189,18 @@ func (s *Store) ApplyConfig(_ context.Context, base string, cfg *flowengine.Conf
 		}
 		for _, seed := range users {
 			var existing *flowengine.User
-			if id := tx.Bucket(bucketUsersByName).Get([]byte(flowengine.NormalizeKey(seed.Username))); id != nil {
-				if u, err := getUser(tx, id); err == nil {
-					existing = u
+			if id := tx.Bucket(bucketUsersByName).Get([]byte(flowengine.NormalizeKey(seed.User.Username))); id != nil {
+				u, err := getUser(tx, id)
+				if err != nil {
+					return fmt.Errorf("seed user %q: %w", seed.User.Username, err)
 				}
+				existing = u
 			}
-			if err := putUser(tx, flowengine.MergeSeedUser(existing, seed)); err != nil {
+			merged, write := flowengine.MergeSeedUser(existing, seed)
+			if !write {
+				continue
+			}
+			if err := putUserEndingSessions(tx, existing, merged); err != nil {
 				return err
 			}
 		}

@@ -175,10 +175,14 @@ func (s *Store) DeleteUserSessions(ctx context.Context, userID string, keep ...s
 	return err
 }
 
-// UpdateUser implements flowengine.UserStore.
+// UpdateUser implements flowengine.UserStore. Deactivating a user deletes their
+// sessions in the store, so the cached ones go too.
 func (s *Store) UpdateUser(ctx context.Context, u *flowengine.User) error {
+	if !u.IsActive {
+		s.forgetUser(u.ID, true)
+	}
 	err := s.Store.UpdateUser(ctx, u)
-	s.forgetUser(u.ID, false)
+	s.forgetUser(u.ID, !u.IsActive)
 	s.tell(err, "user", u.ID)
 	return err
 }
@@ -192,12 +196,24 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	return err
 }
 
-// ApplyConfig implements flowengine.ConfigStore; seed users may have changed.
-func (s *Store) ApplyConfig(ctx context.Context, base string, cfg *flowengine.Config, users []*flowengine.User) error {
+// ApplyConfig implements flowengine.ConfigStore. Authoritative seed users may
+// have changed, and a deactivated one lost their sessions: the whole cache goes,
+// and other processes are told of each such user.
+func (s *Store) ApplyConfig(ctx context.Context, base string, cfg *flowengine.Config, users []flowengine.SeedUser) error {
 	err := s.Store.ApplyConfig(ctx, base, cfg, users)
 	s.mu.Lock()
-	s.users = map[string]userEntry{}
+	s.reset()
 	s.mu.Unlock()
+	if err == nil && s.OnInvalidate != nil {
+		for _, seed := range users {
+			if !seed.Authoritative {
+				continue // creates a missing user at most: nothing cached to drop
+			}
+			if u, err := s.Store.GetUserByUsername(ctx, seed.User.Username); err == nil {
+				s.OnInvalidate("user", u.ID)
+			}
+		}
+	}
 	return err
 }
 

@@ -115,14 +115,26 @@ func (s *Store) CreateUser(_ context.Context, u *flowengine.User) error {
 func (s *Store) UpdateUser(_ context.Context, u *flowengine.User) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.users[u.ID]; !ok {
+	old, ok := s.users[u.ID]
+	if !ok {
 		return fmt.Errorf("user %q: %w", u.ID, flowengine.ErrNotFound)
 	}
 	if err := s.checkUnique(u); err != nil {
 		return err
 	}
-	s.putUser(u)
+	s.putUserEndingSessions(old, u)
 	return nil
+}
+
+// putUserEndingSessions writes u over old (nil if new) and, when the write
+// deactivates the user, deletes their sessions under the same lock: a
+// deactivated user must not stay signed in.
+func (s *Store) putUserEndingSessions(old, u *flowengine.User) {
+	deactivated := old != nil && old.IsActive && !u.IsActive
+	s.putUser(u)
+	if deactivated {
+		s.deleteUserSessions(u.ID, nil)
+	}
 }
 
 func (s *Store) userBy(index map[string]string, key string) (*flowengine.User, error) {
@@ -184,11 +196,7 @@ func (s *Store) DeleteUser(_ context.Context, id string) error {
 	delete(s.users, id)
 	delete(s.byName, flowengine.NormalizeKey(u.Username))
 	delete(s.byEmail, flowengine.NormalizeKey(u.Email))
-	for sid, sess := range s.sessions {
-		if sess.UserID == id {
-			delete(s.sessions, sid)
-		}
-	}
+	s.deleteUserSessions(id, nil)
 	return nil
 }
 
@@ -240,12 +248,17 @@ func (s *Store) DeleteSession(_ context.Context, id string) error {
 func (s *Store) DeleteUserSessions(_ context.Context, userID string, keep ...string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.deleteUserSessions(userID, keep)
+	return nil
+}
+
+// deleteUserSessions needs s.mu held for writing.
+func (s *Store) deleteUserSessions(userID string, keep []string) {
 	for id, sess := range s.sessions {
 		if sess.UserID == userID && !contains(keep, id) {
 			delete(s.sessions, id)
 		}
 	}
-	return nil
 }
 
 func contains(list []string, v string) bool {
@@ -324,7 +337,7 @@ func (s *Store) LoadConfig(context.Context) (*flowengine.Config, string, error) 
 }
 
 // ApplyConfig implements flowengine.ConfigStore.
-func (s *Store) ApplyConfig(_ context.Context, base string, cfg *flowengine.Config, users []*flowengine.User) error {
+func (s *Store) ApplyConfig(_ context.Context, base string, cfg *flowengine.Config, users []flowengine.SeedUser) error {
 	raw, err := json.Marshal(cfg)
 	if err != nil {
 		return fmt.Errorf("encoding config: %w", err)
@@ -335,16 +348,20 @@ func (s *Store) ApplyConfig(_ context.Context, base string, cfg *flowengine.Conf
 		return flowengine.ErrStale
 	}
 	// Resolve every user first so a conflict leaves everything as it was.
-	planned := make([]*flowengine.User, 0, len(users))
-	for _, u := range users {
-		m := flowengine.MergeSeedUser(s.existingByName(u.Username), u)
+	planned := make([]seedWrite, 0, len(users))
+	for _, seed := range users {
+		old := s.existingByName(seed.User.Username)
+		m, ok := flowengine.MergeSeedUser(old, seed)
+		if !ok {
+			continue
+		}
 		if err := s.checkUniqueAgainst(m, planned); err != nil {
 			return err
 		}
-		planned = append(planned, m)
+		planned = append(planned, seedWrite{old, m})
 	}
-	for _, u := range planned {
-		s.putUser(u)
+	for _, w := range planned {
+		s.putUserEndingSessions(w.old, w.user)
 	}
 	s.config = raw
 	return nil
@@ -357,11 +374,15 @@ func (s *Store) existingByName(name string) *flowengine.User {
 	return nil
 }
 
-func (s *Store) checkUniqueAgainst(u *flowengine.User, planned []*flowengine.User) error {
+// seedWrite is one user ApplyConfig will store, over old (nil if new).
+type seedWrite struct{ old, user *flowengine.User }
+
+func (s *Store) checkUniqueAgainst(u *flowengine.User, planned []seedWrite) error {
 	if err := s.checkUnique(u); err != nil {
 		return err
 	}
-	for _, p := range planned {
+	for _, w := range planned {
+		p := w.user
 		if u.Email != "" && flowengine.NormalizeKey(p.Email) == flowengine.NormalizeKey(u.Email) {
 			return fmt.Errorf("email %q: %w", u.Email, flowengine.ErrConflict)
 		}

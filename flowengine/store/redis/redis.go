@@ -151,8 +151,13 @@ func (s *Store) putUser(ctx context.Context, u *flowengine.User, mode string) er
 	if ke != "" {
 		hasEmail, emailKey = "1", s.k("ue:", ke)
 	}
-	res, err := putUserScript.Run(ctx, s.c, []string{s.k("u:", u.ID), s.k("un:", kn), emailKey, s.k("users")},
-		u.ID, rec, mode, hasEmail, s.prefix).Text()
+	active := "0"
+	if u.IsActive {
+		active = "1"
+	}
+	// An update that deactivates the user deletes their sessions in the same script.
+	res, err := putUserScript.Run(ctx, s.c, []string{s.k("u:", u.ID), s.k("un:", kn), emailKey, s.k("users"), s.k("us:", u.ID)},
+		u.ID, rec, mode, hasEmail, s.prefix, active).Text()
 	if err != nil {
 		return wrap(mode+" user", err)
 	}

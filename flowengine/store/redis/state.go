@@ -84,9 +84,10 @@ func (s *Store) LoadConfig(ctx context.Context) (*flowengine.Config, string, err
 }
 
 // ApplyConfig implements flowengine.ConfigStore: config and seed users in one
-// script, which first checks the stored revision, then a change notice so every
-// replica reloads.
-func (s *Store) ApplyConfig(ctx context.Context, base string, cfg *flowengine.Config, users []*flowengine.User) error {
+// script, which first checks the stored revision and that every user is still as
+// read here (MergeSeedUser decided on it), then a change notice so every replica
+// reloads.
+func (s *Store) ApplyConfig(ctx context.Context, base string, cfg *flowengine.Config, users []flowengine.SeedUser) error {
 	raw, err := json.Marshal(cfg)
 	if err != nil {
 		return err
@@ -94,20 +95,23 @@ func (s *Store) ApplyConfig(ctx context.Context, base string, cfg *flowengine.Co
 	for attempt := 0; attempt < 5; attempt++ {
 		args := []any{s.prefix, string(raw), base}
 		for _, seed := range users {
-			existing, err := s.GetUserByUsername(ctx, seed.Username)
-			if err != nil && !errors.Is(err, flowengine.ErrNotFound) {
-				return err
-			}
-			seen := ""
-			if existing != nil {
-				seen = existing.ID
-			}
-			m := flowengine.MergeSeedUser(existing, seed)
-			rec, kn, ke, err := record(m)
+			seenID, seenRec, existing, err := s.userRecordByName(ctx, seed.User.Username)
 			if err != nil {
 				return err
 			}
-			args = append(args, m.ID, rec, kn, ke, seen)
+			m, write := flowengine.MergeSeedUser(existing, seed)
+			rec, kn, ke := "", flowengine.NormalizeKey(seed.User.Username), ""
+			id, deactivate := seenID, "0"
+			if write {
+				if rec, kn, ke, err = record(m); err != nil {
+					return err
+				}
+				id = m.ID
+				if existing != nil && existing.IsActive && !m.IsActive {
+					deactivate = "1"
+				}
+			}
+			args = append(args, id, rec, kn, ke, seenID, seenRec, deactivate)
 		}
 		res, err := applyConfigScript.Run(ctx, s.c, []string{s.k("config"), s.k("users")}, args...).Text()
 		if err != nil {
@@ -116,7 +120,7 @@ func (s *Store) ApplyConfig(ctx context.Context, base string, cfg *flowengine.Co
 		switch {
 		case res == "ok":
 			return s.Notify(ctx, "config")
-		case res == "retry": // a username changed hands while we read: read again
+		case res == "retry": // a seed user changed while we read: read again
 			continue
 		case res == "stale":
 			return flowengine.ErrStale
@@ -125,6 +129,31 @@ func (s *Store) ApplyConfig(ctx context.Context, base string, cfg *flowengine.Co
 		}
 	}
 	return fmt.Errorf("seed users kept changing while applying: %w", flowengine.ErrConflict)
+}
+
+// userRecordByName returns the ID and stored record of the user with that
+// username, and the user decoded; all empty if there is none.
+func (s *Store) userRecordByName(ctx context.Context, username string) (string, string, *flowengine.User, error) {
+	id, err := s.c.Get(ctx, s.k("un:", flowengine.NormalizeKey(username))).Result()
+	if errors.Is(err, goredis.Nil) {
+		return "", "", nil, nil
+	}
+	if err != nil {
+		return "", "", nil, wrap("get user", err)
+	}
+	rec, err := s.c.Get(ctx, s.k("u:", id)).Result()
+	if errors.Is(err, goredis.Nil) {
+		// Deleted between the two reads: none, as the script will confirm.
+		return "", "", nil, nil
+	}
+	if err != nil {
+		return "", "", nil, wrap("get user", err)
+	}
+	u, err := decodeUser(rec)
+	if err != nil {
+		return "", "", nil, err
+	}
+	return id, rec, u, nil
 }
 
 // Notify publishes a change notice to every replica.

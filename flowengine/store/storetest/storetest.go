@@ -34,6 +34,10 @@ func Run(t *testing.T, newStore Factory) {
 		{"ConfigAtomic", testConfigAtomic},
 		{"ConfigStale", testConfigStale},
 		{"ConcurrentImports", testConcurrentImports},
+		{"SeedKeepsLaterChanges", testSeedKeepsLaterChanges},
+		{"SeedAuthoritativeFields", testSeedAuthoritativeFields},
+		{"SeedDeactivationRevokes", testSeedDeactivationRevokes},
+		{"DeactivateRevokes", testDeactivateRevokes},
 		{"Counters", testCounters},
 	}
 	for _, tc := range tests {
@@ -312,7 +316,7 @@ func testConfig(t *testing.T, s flowengine.Store, _ *flowengine.ManualClock) {
 	}
 	seed := user("seed", "seed@example.com")
 	seed.PasswordHash = "$2a$04$hash"
-	must(t, s.ApplyConfig(ctx, "", sampleConfig(), []*flowengine.User{seed}))
+	must(t, s.ApplyConfig(ctx, "", sampleConfig(), created(seed)))
 	cfg, rev, err := s.LoadConfig(ctx)
 	must(t, err)
 	if len(cfg.Flows) != 1 || cfg.Flows[0].Stages[0].Policies[0].Timeout != time.Second ||
@@ -321,13 +325,16 @@ func testConfig(t *testing.T, s flowengine.Store, _ *flowengine.ManualClock) {
 	}
 	u, err := s.GetUserByUsername(ctx, "seed")
 	must(t, err)
-	// Applying again with the seed changed and no hash keeps the ID and the hash.
+	if u.PasswordHash != "$2a$04$hash" || u.Email != "seed@example.com" || u.ID == "" {
+		t.Fatalf("seed user created as %+v", u)
+	}
+	// Applying again with the seed changed leaves the stored user alone.
 	again := user("SEED", "new@example.com")
-	must(t, s.ApplyConfig(ctx, rev, sampleConfig(), []*flowengine.User{again}))
+	must(t, s.ApplyConfig(ctx, rev, sampleConfig(), created(again)))
 	u2, err := s.GetUserByUsername(ctx, "seed")
 	must(t, err)
-	if u2.ID != u.ID || u2.PasswordHash != "$2a$04$hash" || u2.Email != "new@example.com" {
-		t.Fatalf("seed upsert: %+v", u2)
+	if u2.ID != u.ID || u2.PasswordHash != "$2a$04$hash" || u2.Email != "seed@example.com" {
+		t.Fatalf("seed re-applied: %+v", u2)
 	}
 	list, _ := s.ListUsers(ctx)
 	if len(list) != 1 {
@@ -338,7 +345,7 @@ func testConfig(t *testing.T, s flowengine.Store, _ *flowengine.ManualClock) {
 func testConfigAtomic(t *testing.T, s flowengine.Store, _ *flowengine.ManualClock) {
 	ctx := context.Background()
 	must(t, s.CreateUser(ctx, user("taken", "taken@example.com")))
-	bad := []*flowengine.User{user("fresh", "fresh@example.com"), user("other", "taken@example.com")}
+	bad := created(user("fresh", "fresh@example.com"), user("other", "taken@example.com"))
 	if err := s.ApplyConfig(ctx, "", sampleConfig(), bad); !errors.Is(err, flowengine.ErrConflict) {
 		t.Fatalf("conflicting seed users: %v, want ErrConflict", err)
 	}
@@ -365,7 +372,7 @@ func testConfigStale(t *testing.T, s flowengine.Store, _ *flowengine.ManualClock
 	must(t, s.ApplyConfig(ctx, read, theirs, nil))
 	mine := sampleConfig()
 	mine.Flows[0].Title = "mine"
-	if err := s.ApplyConfig(ctx, read, mine, []*flowengine.User{user("late", "late@example.com")}); !errors.Is(err, flowengine.ErrStale) {
+	if err := s.ApplyConfig(ctx, read, mine, created(user("late", "late@example.com"))); !errors.Is(err, flowengine.ErrStale) {
 		t.Fatalf("apply onto a replaced revision: %v, want ErrStale", err)
 	}
 	if err := s.ApplyConfig(ctx, "", mine, nil); !errors.Is(err, flowengine.ErrStale) {
@@ -409,7 +416,7 @@ func testConcurrentImports(t *testing.T, s flowengine.Store, _ *flowengine.Manua
 						Designation: flowengine.DesignationAuthentication,
 						Stages:      []flowengine.StageBinding{{Stage: "login", Order: 1}}}},
 				}
-				if err := e.Apply(context.Background(), cfg, nil); err != nil {
+				if err := e.Apply(context.Background(), flowengine.Change{Config: cfg}); err != nil {
 					t.Errorf("replica %s: %v", replica, err)
 					return
 				}
@@ -421,6 +428,161 @@ func testConcurrentImports(t *testing.T, s flowengine.Store, _ *flowengine.Manua
 	must(t, err)
 	if len(cfg.Flows) != 2*each {
 		t.Fatalf("%d flows stored after %d imports of one flow each: imports were lost", len(cfg.Flows), 2*each)
+	}
+}
+
+// created makes seed users without state: created when missing, else left alone.
+func created(users ...*flowengine.User) []flowengine.SeedUser {
+	out := make([]flowengine.SeedUser, len(users))
+	for i, u := range users {
+		out[i] = flowengine.SeedUser{User: u}
+	}
+	return out
+}
+
+// present makes an authoritative seed user (state: present) naming fields.
+func present(u *flowengine.User, fields ...string) []flowengine.SeedUser {
+	return []flowengine.SeedUser{{User: u, Authoritative: true, Fields: fields}}
+}
+
+// applySeeds applies users with the stored configuration unchanged.
+func applySeeds(t *testing.T, s flowengine.Store, users []flowengine.SeedUser) {
+	t.Helper()
+	ctx := context.Background()
+	cfg, rev, err := s.LoadConfig(ctx)
+	must(t, err)
+	must(t, s.ApplyConfig(ctx, rev, cfg, users))
+}
+
+// testSeedKeepsLaterChanges: a seed user re-applied at every config load must
+// not undo an operator's changes (a new password, a deactivation).
+func testSeedKeepsLaterChanges(t *testing.T, s flowengine.Store, _ *flowengine.ManualClock) {
+	ctx := context.Background()
+	seed := func() *flowengine.User {
+		u := user("demo", "demo@example.com")
+		u.PasswordHash = "$2a$04$seed"
+		return u
+	}
+	applySeeds(t, s, created(seed()))
+	u, err := s.GetUserByUsername(ctx, "demo")
+	must(t, err)
+	u.PasswordHash, u.Email, u.Groups, u.IsActive = "$2a$04$changed", "changed@example.com", []string{"ops"}, false
+	must(t, s.UpdateUser(ctx, u))
+	applySeeds(t, s, created(seed()))
+	got, err := s.GetUserByUsername(ctx, "demo")
+	must(t, err)
+	if got.ID != u.ID || got.PasswordHash != "$2a$04$changed" || got.Email != "changed@example.com" ||
+		len(got.Groups) != 1 || got.Groups[0] != "ops" || got.IsActive {
+		t.Fatalf("re-applied seed undid later changes: %+v", got)
+	}
+	if _, err := s.GetUserByEmail(ctx, "demo@example.com"); !errors.Is(err, flowengine.ErrNotFound) {
+		t.Fatalf("seed email resolves again: %v", err)
+	}
+}
+
+// testSeedAuthoritativeFields: state: present overwrites only the named fields.
+func testSeedAuthoritativeFields(t *testing.T, s flowengine.Store, _ *flowengine.ManualClock) {
+	ctx := context.Background()
+	orig := user("demo", "demo@example.com")
+	orig.PasswordHash = "$2a$04$seed"
+	applySeeds(t, s, created(orig))
+	u, err := s.GetUserByUsername(ctx, "demo")
+	must(t, err)
+	u.PasswordHash = "$2a$04$changed"
+	must(t, s.UpdateUser(ctx, u))
+	partial := &flowengine.User{Username: "DEMO", Email: "new@example.com", Name: "Other", PasswordHash: "$2a$04$other"}
+	applySeeds(t, s, present(partial, "email"))
+	got, err := s.GetUserByUsername(ctx, "demo")
+	must(t, err)
+	if got.Email != "new@example.com" {
+		t.Fatalf("authoritative email not applied: %q", got.Email)
+	}
+	if got.ID != u.ID || got.Username != "demo" || got.PasswordHash != "$2a$04$changed" || got.Name != "N demo" ||
+		!got.IsActive || len(got.Groups) != 1 || got.Groups[0] != "staff" || got.Attributes["team"] != "docs" ||
+		!got.CreatedAt.Equal(u.CreatedAt) {
+		t.Fatalf("authoritative seed naming only email changed more: %+v", got)
+	}
+	if byEmail, err := s.GetUserByEmail(ctx, "new@example.com"); err != nil || byEmail.ID != u.ID {
+		t.Fatalf("new email does not resolve: %v", err)
+	}
+	if _, err := s.GetUserByEmail(ctx, "demo@example.com"); !errors.Is(err, flowengine.ErrNotFound) {
+		t.Fatalf("old email still resolves: %v", err)
+	}
+}
+
+// cachedTTL is a session lifetime long enough that a caching store that judges
+// expiry by the wall clock rather than the test clock still serves the session
+// from its cache, so the tests below see stale cache entries.
+const cachedTTL = 100 * 365 * 24 * time.Hour
+
+// testSeedDeactivationRevokes: an authoritative seed that deactivates a user
+// ends their sessions in the same step; other users keep theirs.
+func testSeedDeactivationRevokes(t *testing.T, s flowengine.Store, clock *flowengine.ManualClock) {
+	ctx := context.Background()
+	demo, other := user("demo", "demo@example.com"), user("other", "other@example.com")
+	must(t, s.CreateUser(ctx, demo))
+	must(t, s.CreateUser(ctx, other))
+	mine, theirs := session(demo.ID, clock.Now(), cachedTTL), session(other.ID, clock.Now(), cachedTTL)
+	must(t, s.CreateSession(ctx, mine))
+	must(t, s.CreateSession(ctx, theirs))
+	_, err := s.GetSession(ctx, mine.ID) // a caching store now holds it
+	must(t, err)
+	// Re-applying an active seed without state changes nothing.
+	applySeeds(t, s, created(user("demo", "demo@example.com")))
+	if _, err := s.GetSession(ctx, mine.ID); err != nil {
+		t.Fatalf("seed without state ended a session: %v", err)
+	}
+	applySeeds(t, s, present(&flowengine.User{Username: "demo", IsActive: false}, "is_active"))
+	if u, err := s.GetUser(ctx, demo.ID); err != nil || u.IsActive {
+		t.Fatalf("seed did not deactivate: %+v %v", u, err)
+	}
+	if _, err := s.GetSession(ctx, mine.ID); !errors.Is(err, flowengine.ErrNotFound) {
+		t.Fatalf("a user deactivated by a seed keeps a session: %v, want ErrNotFound", err)
+	}
+	if list, err := s.ListUserSessions(ctx, demo.ID); err != nil || len(list) != 0 {
+		t.Fatalf("deactivated user's sessions listed: %d %v", len(list), err)
+	}
+	if _, err := s.GetSession(ctx, theirs.ID); err != nil {
+		t.Fatalf("another user's session was ended: %v", err)
+	}
+}
+
+// testDeactivateRevokes: UpdateUser deactivating a user ends their sessions;
+// other updates and other users' sessions are left alone.
+func testDeactivateRevokes(t *testing.T, s flowengine.Store, clock *flowengine.ManualClock) {
+	ctx := context.Background()
+	demo, other := user("demo", "demo@example.com"), user("other", "other@example.com")
+	must(t, s.CreateUser(ctx, demo))
+	must(t, s.CreateUser(ctx, other))
+	mine, theirs := session(demo.ID, clock.Now(), cachedTTL), session(other.ID, clock.Now(), cachedTTL)
+	must(t, s.CreateSession(ctx, mine))
+	must(t, s.CreateSession(ctx, theirs))
+	demo.Name = "Renamed"
+	must(t, s.UpdateUser(ctx, demo))
+	if _, err := s.GetSession(ctx, mine.ID); err != nil { // and a caching store holds it
+		t.Fatalf("an update that keeps the user active ended a session: %v", err)
+	}
+	demo.IsActive = false
+	must(t, s.UpdateUser(ctx, demo))
+	if _, err := s.GetSession(ctx, mine.ID); !errors.Is(err, flowengine.ErrNotFound) {
+		t.Fatalf("a deactivated user keeps a session: %v, want ErrNotFound", err)
+	}
+	if list, err := s.ListUserSessions(ctx, demo.ID); err != nil || len(list) != 0 {
+		t.Fatalf("deactivated user's sessions listed: %d %v", len(list), err)
+	}
+	if _, err := s.GetSession(ctx, theirs.ID); err != nil {
+		t.Fatalf("another user's session was ended: %v", err)
+	}
+	// Reactivating does not bring sessions back; new ones work.
+	demo.IsActive = true
+	must(t, s.UpdateUser(ctx, demo))
+	if _, err := s.GetSession(ctx, mine.ID); !errors.Is(err, flowengine.ErrNotFound) {
+		t.Fatalf("reactivation revived a session: %v", err)
+	}
+	fresh := session(demo.ID, clock.Now(), time.Hour)
+	must(t, s.CreateSession(ctx, fresh))
+	if _, err := s.GetSession(ctx, fresh.ID); err != nil {
+		t.Fatalf("new session after reactivation: %v", err)
 	}
 }
 
