@@ -11,11 +11,15 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
 
-	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/caddyserver/caddy/v2"
+	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 
 	"github.com/flowgate/flowgate/flowengine"
 	"github.com/flowgate/flowgate/flowengine/blueprint"
@@ -26,12 +30,13 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "flowgate",
-		Usage: "<validate|convert|keygen|import|export|user> ...",
+		Usage: "<validate|convert|keygen|import|export|flow|user> ...",
 		Short: "Manages flowgate blueprints, keys and users",
 		Long: `
 Offline subcommands read files: validate, convert, keygen.
 Online subcommands talk to a running gateway's admin endpoint (--address,
-default Caddy's): import, export, user add|passwd|list|delete|sessions|revoke|unlock.`,
+default Caddy's): import, export, flow list|delete,
+user add|passwd|list|delete|sessions|revoke|unlock.`,
 		CobraFunc: BuildCommand,
 	})
 }
@@ -134,6 +139,29 @@ func BuildCommand(cmd *cobra.Command) {
 	cmd.AddCommand(export)
 
 	cmd.AddCommand(userCommand(admin))
+	cmd.AddCommand(flowCommand(admin))
+}
+
+func flowCommand(admin func(method, uri string, body io.Reader, contentType string) ([]byte, error)) *cobra.Command {
+	flow := &cobra.Command{Use: "flow", Short: "Manages flows of the running gateway"}
+	flow.AddCommand(&cobra.Command{
+		Use:   "list",
+		Short: "Lists the flows (JSON)",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			out, err := admin(http.MethodGet, "/flowgate/flows", nil, "")
+			return printResult(c, out, err)
+		},
+	}, &cobra.Command{
+		Use:   "delete <slug>",
+		Short: "Deletes a flow (its stages and policies stay; a blueprint entry with state: absent does the same at load)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			out, err := admin(http.MethodDelete, "/flowgate/flows/"+url.PathEscape(args[0]), nil, "")
+			return printResult(c, out, err)
+		},
+	})
+	return flow
 }
 
 func userCommand(admin func(method, uri string, body io.Reader, contentType string) ([]byte, error)) *cobra.Command {
@@ -142,9 +170,16 @@ func userCommand(admin func(method, uri string, body io.Reader, contentType stri
 	var passwordStdin bool
 	add := &cobra.Command{
 		Use:   "add <username>",
-		Short: "Adds a user (asks for the password, or reads it from stdin with --password-stdin)",
+		Short: "Adds a user (asks for the password twice, or reads one line from stdin when it is not a terminal)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
+			// Checked here too so that a bad name is refused before the password is asked.
+			if err := flowengine.CheckUsername(args[0]); err != nil {
+				return err
+			}
+			if err := flowengine.CheckEmail(email); err != nil {
+				return err
+			}
 			pw, err := readPassword(c, passwordStdin)
 			if err != nil {
 				return err
@@ -161,7 +196,7 @@ func userCommand(admin func(method, uri string, body io.Reader, contentType stri
 	add.Flags().StringVar(&email, "email", "", "email address")
 	add.Flags().StringVar(&name, "name", "", "display name")
 	add.Flags().StringVar(&groups, "groups", "", "comma-separated groups")
-	add.Flags().BoolVar(&passwordStdin, "password-stdin", false, "read the password from stdin")
+	add.Flags().BoolVar(&passwordStdin, "password-stdin", false, "read the password as one line from stdin, without a prompt")
 	passwd := &cobra.Command{
 		Use:   "passwd <username>",
 		Short: "Sets a user's password and ends their sessions",
@@ -176,7 +211,7 @@ func userCommand(admin func(method, uri string, body io.Reader, contentType stri
 			return printResult(c, out, err)
 		},
 	}
-	passwd.Flags().BoolVar(&passwordStdin, "password-stdin", false, "read the password from stdin")
+	passwd.Flags().BoolVar(&passwordStdin, "password-stdin", false, "read the password as one line from stdin, without a prompt")
 	simple := func(use, short, method, suffix string, nargs int) *cobra.Command {
 		return &cobra.Command{
 			Use: use, Short: short, Args: cobra.ExactArgs(nargs),
@@ -200,15 +235,70 @@ func userCommand(admin func(method, uri string, body io.Reader, contentType stri
 	return user
 }
 
+// readPassword reads a new password. When stdin is a terminal it asks twice
+// without echo, so the password shows neither on screen nor in the scrollback,
+// and refuses a mismatch; otherwise (a script pipes it in) it reads one line.
+// --password-stdin only drops the prompt of the non-terminal case.
 func readPassword(c *cobra.Command, fromStdin bool) (string, error) {
+	in := c.InOrStdin()
+	if f, ok := in.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fd := int(f.Fd())
+		// Restore echo if the user gives up with Ctrl-C at the prompt.
+		if state, err := term.GetState(fd); err == nil {
+			sig, done := make(chan os.Signal, 1), make(chan struct{})
+			signal.Notify(sig, os.Interrupt)
+			defer func() { signal.Stop(sig); close(done) }()
+			go func() {
+				select {
+				case <-sig:
+					_ = term.Restore(fd, state)
+					fmt.Fprintln(c.ErrOrStderr())
+					os.Exit(caddy.ExitCodeFailedStartup)
+				case <-done:
+				}
+			}()
+		}
+		return promptPassword(c.ErrOrStderr(), func() ([]byte, error) { return term.ReadPassword(fd) })
+	}
 	if !fromStdin {
 		fmt.Fprint(c.ErrOrStderr(), "Password: ")
 	}
-	line, err := bufio.NewReader(c.InOrStdin()).ReadString('\n')
+	return readPasswordLine(in)
+}
+
+// promptPassword asks for a password and its confirmation on w, reading each
+// with readSecret (term.ReadPassword at a terminal).
+func promptPassword(w io.Writer, readSecret func() ([]byte, error)) (string, error) {
+	ask := func(prompt string) (string, error) {
+		fmt.Fprint(w, prompt)
+		b, err := readSecret()
+		fmt.Fprintln(w) // the user's Enter was not echoed either
+		return string(b), err
+	}
+	pw, err := ask("Password: ")
+	if err != nil {
+		return "", err
+	}
+	if pw == "" {
+		return "", errors.New("empty password")
+	}
+	again, err := ask("Password (again): ")
+	if err != nil {
+		return "", err
+	}
+	if again != pw {
+		return "", errors.New("passwords do not match")
+	}
+	return pw, nil
+}
+
+// readPasswordLine reads one line (its \n or \r\n dropped) from r.
+func readPasswordLine(r io.Reader) (string, error) {
+	line, err := bufio.NewReader(r).ReadString('\n')
 	if err != nil && !errors.Is(err, io.EOF) {
 		return "", err
 	}
-	pw := strings.TrimRight(line, "\r\n")
+	pw := strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
 	if pw == "" {
 		return "", errors.New("empty password")
 	}

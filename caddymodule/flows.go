@@ -37,7 +37,11 @@ func (h *Handler) flowEndpoint(w http.ResponseWriter, r *http.Request, slug stri
 	if r.Method != http.MethodGet && r.Method != http.MethodHead && r.Method != http.MethodPost {
 		return h.methodNotAllowed(w, r)
 	}
-	sess, user, err := h.session(r.Context(), r)
+	lookup := h.session
+	if f, err := h.app.engine.Flow(slug); err == nil && f.Designation == flowengine.DesignationInvalidation {
+		lookup = h.anySession
+	}
+	sess, user, err := lookup(r.Context(), r)
 	if err != nil {
 		h.logger.Error("session lookup failed", zap.Error(err))
 		return h.unavailable(w, r)

@@ -202,9 +202,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 
 // session resolves the request's session and user, shared read-only values from
 // the store cache. No cookie, a forged cookie, an unknown or expired session, an
-// inactive user or a session from a flow this site does not accept is (nil, nil, nil); a store failure is an error,
-// and callers fail closed.
+// inactive user or a session from a flow this site does not accept is (nil, nil,
+// nil); a store failure is an error, and callers fail closed.
 func (h *Handler) session(ctx context.Context, r *http.Request) (*flowengine.Session, *flowengine.User, error) {
+	sess, user, err := h.anySession(ctx, r)
+	if sess != nil && h.accepted != nil && !h.accepted[sess.Flow] {
+		// A site that pins its authentication flow (say, with a deny stage or
+		// a stricter policy) must not honour a session another flow created.
+		return nil, nil, nil
+	}
+	return sess, user, err
+}
+
+// anySession is session without the pinned-flow rule: signing out ends the
+// browser's session whichever flow made it.
+func (h *Handler) anySession(ctx context.Context, r *http.Request) (*flowengine.Session, *flowengine.User, error) {
 	id, ok := h.app.sessionID(r)
 	if !ok {
 		return nil, nil, nil
@@ -217,11 +229,6 @@ func (h *Handler) session(ctx context.Context, r *http.Request) (*flowengine.Ses
 		return nil, nil, err
 	}
 	if !user.IsActive {
-		return nil, nil, nil
-	}
-	if h.accepted != nil && !h.accepted[sess.Flow] {
-		// A site that pins its authentication flow (say, with a deny stage or
-		// a stricter policy) must not honour a session another flow created.
 		return nil, nil, nil
 	}
 	return sess, user, nil

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/bcrypt"
@@ -20,6 +19,7 @@ const (
 	argonMemory  = 46 * 1024
 	argonThreads = 1
 	argonKeyLen  = 32
+	argonSaltLen = 16
 )
 
 // ErrBadHash: a stored password hash is in no format we read.
@@ -27,30 +27,70 @@ var ErrBadHash = errors.New("unsupported password hash")
 
 // HashPassword returns an argon2id hash in the PHC string format.
 func HashPassword(password string) (string, error) {
-	salt := make([]byte, 16)
+	salt := make([]byte, argonSaltLen)
 	if _, err := rand.Read(salt); err != nil {
 		return "", err
 	}
-	return encodeArgon2(password, salt, argonTime, argonMemory, argonThreads), nil
+	key := argon2.IDKey([]byte(password), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	return formatArgon2(argon2Params{argonTime, argonMemory, argonThreads}, salt, key), nil
 }
 
-func encodeArgon2(password string, salt []byte, t, m uint32, p uint8) string {
-	key := argon2.IDKey([]byte(password), salt, t, m, p, argonKeyLen)
+type argon2Params struct {
+	time    uint32
+	memory  uint32 // KiB
+	threads uint8
+}
+
+func formatArgon2(p argon2Params, salt, key []byte) string {
 	b64 := base64.RawStdEncoding
-	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, m, t, p, b64.EncodeToString(salt), b64.EncodeToString(key))
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, p.memory, p.time, p.threads,
+		b64.EncodeToString(salt), b64.EncodeToString(key))
+}
+
+// parseArgon2 reads a PHC argon2id hash, refusing parameters that would let a
+// stored hash exhaust memory.
+func parseArgon2(hash string) (p argon2Params, salt, key []byte, err error) {
+	parts := strings.Split(hash, "$")
+	if len(parts) != 6 || parts[1] != "argon2id" {
+		return p, nil, nil, ErrBadHash
+	}
+	var version int
+	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || version != argon2.Version {
+		return p, nil, nil, ErrBadHash
+	}
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.memory, &p.time, &p.threads); err != nil || p.time == 0 || p.threads == 0 || p.memory > 4<<20 {
+		return p, nil, nil, ErrBadHash
+	}
+	b64 := base64.RawStdEncoding
+	if salt, err = b64.DecodeString(parts[4]); err != nil {
+		return p, nil, nil, ErrBadHash
+	}
+	if key, err = b64.DecodeString(parts[5]); err != nil || len(key) == 0 || len(key) > 128 {
+		return p, nil, nil, ErrBadHash
+	}
+	return p, salt, key, nil
+}
+
+// unwrapHash undoes the base64 wrapping older Caddyfiles put around hashes.
+func unwrapHash(hash string) string {
+	if !strings.HasPrefix(hash, "$") {
+		if dec, err := base64.StdEncoding.DecodeString(hash); err == nil && strings.HasPrefix(string(dec), "$") {
+			return string(dec)
+		}
+	}
+	return hash
+}
+
+func isBcrypt(hash string) bool {
+	return strings.HasPrefix(hash, "$2a$") || strings.HasPrefix(hash, "$2b$") || strings.HasPrefix(hash, "$2y$")
 }
 
 // VerifyPassword checks a password against an argon2id (PHC) or bcrypt
 // ($2a$/$2b$/$2y$) hash; base64-wrapped hashes from older Caddyfiles are accepted.
 func VerifyPassword(hash, password string) (bool, error) {
-	if !strings.HasPrefix(hash, "$") {
-		if dec, err := base64.StdEncoding.DecodeString(hash); err == nil && strings.HasPrefix(string(dec), "$") {
-			hash = string(dec)
-		}
-	}
+	hash = unwrapHash(hash)
 	switch {
-	case strings.HasPrefix(hash, "$2a$"), strings.HasPrefix(hash, "$2b$"), strings.HasPrefix(hash, "$2y$"):
-		defer rememberShape(hash)
+	case isBcrypt(hash):
 		err := bcrypt.CompareHashAndPassword([]byte(hash), []byte(password))
 		if errors.Is(err, bcrypt.ErrMismatchedHashAndPassword) {
 			return false, nil
@@ -60,107 +100,52 @@ func VerifyPassword(hash, password string) (bool, error) {
 		}
 		return true, nil
 	case strings.HasPrefix(hash, "$argon2id$"):
-		defer rememberShape(hash)
-		return verifyArgon2(hash, password)
+		p, salt, want, err := parseArgon2(hash)
+		if err != nil {
+			return false, err
+		}
+		got := argon2.IDKey([]byte(password), salt, p.time, p.memory, p.threads, uint32(len(want)))
+		return subtle.ConstantTimeCompare(got, want) == 1, nil
 	}
 	return false, ErrBadHash
 }
 
-func verifyArgon2(hash, password string) (bool, error) {
-	parts := strings.Split(hash, "$")
-	if len(parts) != 6 {
-		return false, ErrBadHash
+// NeedsRehash reports whether hash is in any form other than the one
+// HashPassword writes now (bcrypt, argon2id with other parameters, a base64
+// wrapping). Such a hash costs a different time to verify than the dummy one,
+// so its account can be told apart from unknown usernames: after a successful
+// VerifyPassword, store HashPassword(password) in its place.
+func NeedsRehash(hash string) bool {
+	if !strings.HasPrefix(hash, "$argon2id$") {
+		return true
 	}
-	var version int
-	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || version != argon2.Version {
-		return false, ErrBadHash
-	}
-	var m, t uint32
-	var p uint8
-	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &m, &t, &p); err != nil || t == 0 || p == 0 || m > 4<<20 {
-		return false, ErrBadHash
-	}
-	b64 := base64.RawStdEncoding
-	salt, err := b64.DecodeString(parts[4])
-	if err != nil {
-		return false, ErrBadHash
-	}
-	want, err := b64.DecodeString(parts[5])
-	if err != nil || len(want) == 0 || len(want) > 128 {
-		return false, ErrBadHash
-	}
-	got := argon2.IDKey([]byte(password), salt, t, m, p, uint32(len(want)))
-	return subtle.ConstantTimeCompare(got, want) == 1, nil
+	p, salt, key, err := parseArgon2(hash)
+	return err != nil || p != (argon2Params{argonTime, argonMemory, argonThreads}) ||
+		len(salt) != argonSaltLen || len(key) != argonKeyLen
 }
 
-// Dummy hashes mimic the last real hash verified (same algorithm and cost), so
-// that an unknown user costs as much as a known one whatever the store holds.
-var (
-	dummyMu     sync.Mutex
-	dummyShape  = "argon2id"
-	dummyHashes = map[string]string{}
-)
+// dummyHash is what unknown and inactive users are verified against, so that
+// they take as long as a known user with a default hash: it has HashPassword's
+// parameters and a random key no password derives to. It is fixed at start and
+// never follows the hashes verified since, which would make its cost (and so
+// whether a username exists) depend on who signed in before.
+var dummyHash = func() string {
+	b := make([]byte, argonSaltLen+argonKeyLen)
+	_, _ = rand.Read(b) // never fails (crypto/rand panics rather)
+	return formatArgon2(argon2Params{argonTime, argonMemory, argonThreads}, b[:argonSaltLen], b[argonSaltLen:])
+}()
 
-// hashShape is the algorithm and cost part of a hash: "$2a$14" or
-// "$argon2id$v=19$m=47104,t=1,p=1".
-func hashShape(hash string) string {
-	parts := strings.Split(hash, "$")
-	switch {
-	case len(parts) >= 4 && strings.HasPrefix(parts[1], "2"):
-		return "$" + parts[1] + "$" + parts[2]
-	case len(parts) == 6 && parts[1] == "argon2id":
-		return strings.Join(parts[:4], "$")
-	}
-	return ""
-}
-
-func rememberShape(hash string) {
-	if shape := hashShape(hash); shape != "" {
-		dummyMu.Lock()
-		dummyShape = shape
-		dummyMu.Unlock()
-	}
-}
-
-func dummyFor(shape string) string {
-	dummyMu.Lock()
-	defer dummyMu.Unlock()
-	if h, ok := dummyHashes[shape]; ok {
-		return h
-	}
-	var h string
-	parts := strings.Split(shape, "$")
-	if len(parts) == 3 && strings.HasPrefix(parts[1], "2") {
-		var cost int
-		fmt.Sscanf(parts[2], "%d", &cost)
-		if b, err := bcrypt.GenerateFromPassword([]byte("flowgate-dummy-password"), cost); err == nil {
-			h = string(b)
-		}
-	} else if len(parts) == 4 {
-		var m, t uint32
-		var p uint8
-		if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &m, &t, &p); err == nil && t > 0 && p > 0 && m <= 4<<20 {
-			h = encodeArgon2("flowgate-dummy-password", []byte("flowgate-dummy-s"), t, m, p)
-		}
-	}
-	if h == "" {
-		h = encodeArgon2("flowgate-dummy-password", []byte("flowgate-dummy-s"), argonTime, argonMemory, argonThreads)
-	}
-	dummyHashes[shape] = h
-	return h
-}
-
-// DummyVerify spends the time of a real verification so that an unknown user
-// cannot be told from a known one by how long a login takes.
+// DummyVerify spends the time of a real verification against a default hash so
+// that an unknown (or inactive) user cannot be told from a known one by how
+// long a login takes.
 func DummyVerify(password string) {
-	dummyMu.Lock()
-	shape := dummyShape
-	dummyMu.Unlock()
-	_, _ = VerifyPassword(dummyFor(shape), password)
+	_, _ = VerifyPassword(dummyHash, password)
 }
 
 // TestHash returns an argon2id hash with the lowest cost, for tests and
 // benchmarks where the hash cost would drown what is measured. Never for real users.
 func TestHash(password string) string {
-	return encodeArgon2(password, []byte("flowgate-test-salt"), 1, 8, 1)
+	p := argon2Params{time: 1, memory: 8, threads: 1}
+	salt := []byte("flowgate-test-salt")
+	return formatArgon2(p, salt, argon2.IDKey([]byte(password), salt, p.time, p.memory, p.threads, argonKeyLen))
 }

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/flowgate/flowgate/flowengine"
 	"github.com/flowgate/flowgate/flowengine/stages"
 )
@@ -347,5 +349,31 @@ func TestBuiltInNeverOutranks(t *testing.T) {
 	again := newEnvOn(t, e.store, e.clock)
 	if _, err := again.engine.Flow("fx-login"); !errors.Is(err, flowengine.ErrNotFound) {
 		t.Fatalf("deleted flow came back after a reload: %v", err)
+	}
+}
+
+// Finding 8, second half: a user with a non-default hash (here bcrypt) is moved
+// to the default argon2id hash at their next successful login, so the account
+// stops standing out by how long a wrong password takes.
+func TestLoginUpgradesHash(t *testing.T) {
+	e := newEnv(t, boltStore, exampleBlueprint(t))
+	ctx := context.Background()
+	u := &flowengine.User{ID: flowengine.NewID(), Username: "old", IsActive: true}
+	bc, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
+	u.PasswordHash = string(bc)
+	if err := e.store.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	r := req("")
+	res := e.answer(e.answer(e.start("default-authentication", r), r, "uid_field", "old"), r, "password", "pw")
+	if res.NewSession == nil {
+		t.Fatalf("login: %+v", res.Response)
+	}
+	stored, err := e.store.GetUser(ctx, u.ID)
+	if err != nil || flowengine.NeedsRehash(stored.PasswordHash) || !strings.HasPrefix(stored.PasswordHash, "$argon2id$") {
+		t.Fatalf("hash after login: %q %v", stored.PasswordHash, err)
+	}
+	if ok, _ := flowengine.VerifyPassword(stored.PasswordHash, "pw"); !ok {
+		t.Fatal("the upgraded hash does not verify the password")
 	}
 }

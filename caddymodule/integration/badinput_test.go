@@ -45,12 +45,22 @@ func TestHTMLFormFlowWithCSRF(t *testing.T) {
 	if !strings.Contains(body, `autocomplete="current-password"`) || !strings.Contains(body, "Step 2 of 3") {
 		t.Fatalf("password page:\n%s", body)
 	}
-	g.do("POST", htmlFlow, form("csrf_token", token, "password", "wrong"), formType, "Origin: "+base)
+	// Every answer moves the execution to a new ID, secret and CSRF token: the
+	// page's token is the one to send, the first page's is refused.
+	next := csrfPattern.FindStringSubmatch(body)[1]
+	if next == token {
+		t.Fatal("the CSRF token did not change with the answer")
+	}
+	if resp, _ := g.do("POST", htmlFlow, form("csrf_token", token, "password", "pw-alice"), formType); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("the previous step's CSRF token: %d, want 403", resp.StatusCode)
+	}
+	g.do("POST", htmlFlow, form("csrf_token", next, "password", "wrong"), formType, "Origin: "+base)
 	resp, body = g.do("GET", htmlFlow, "")
 	if !strings.Contains(body, `class="field-error" id="e-password"`) || !strings.Contains(body, `aria-invalid="true"`) {
 		t.Fatalf("field error not shown next to the field:\n%s", body)
 	}
-	resp, _ = g.do("POST", htmlFlow, form("csrf_token", token, "password", "pw-alice"), formType)
+	next = csrfPattern.FindStringSubmatch(body)[1]
+	resp, _ = g.do("POST", htmlFlow, form("csrf_token", next, "password", "pw-alice"), formType)
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/home" || g.sessionCookie() == nil {
 		t.Fatalf("password POST: %d %s", resp.StatusCode, resp.Header.Get("Location"))
 	}

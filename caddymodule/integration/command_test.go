@@ -74,6 +74,18 @@ func TestOnlineCommands(t *testing.T) {
 	if resp, _ := g.do("GET", "/.flowgate/flows/hello/", ""); resp.StatusCode != 200 {
 		t.Fatalf("imported flow: %d", resp.StatusCode)
 	}
+	if out, err := runCLI(t, "", append([]string{"flow", "delete", "hello"}, addr...)...); err != nil || !strings.Contains(out, `"deleted":"hello"`) {
+		t.Fatalf("flow delete: %v %s", err, out)
+	}
+	if resp, _ := g.do("GET", "/.flowgate/flows/hello/", ""); resp.StatusCode != 404 {
+		t.Fatalf("deleted flow: %d, want 404", resp.StatusCode)
+	}
+	if _, err := runCLI(t, "", append([]string{"flow", "delete", "hello"}, addr...)...); err == nil {
+		t.Fatal("deleting a missing flow succeeded")
+	}
+	if out, err := runCLI(t, "", append([]string{"flow", "list"}, addr...)...); err != nil || strings.Contains(out, `"slug":"hello"`) || !strings.Contains(out, `"slug":"default-authentication"`) {
+		t.Fatalf("flow list: %v %s", err, out)
+	}
 	if _, err := runCLI(t, "", append([]string{"user", "revoke", "dave"}, addr...)...); err != nil {
 		t.Fatal(err)
 	}

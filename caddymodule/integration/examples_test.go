@@ -100,7 +100,9 @@ func TestExampleCaddyfileServesDemo(t *testing.T) {
 		b, _ := readAll(resp)
 		return resp.StatusCode, b
 	}
-	post("uid_field", "demo")
+	status, page = post("uid_field", "demo")
+	// The token changes with every answer: take the password page's.
+	token = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`).FindStringSubmatch(page)[1]
 	status, page = post("password", "flowgate-demo")
 	if status != 200 || !strings.Contains(page, "<td>demo</td>") || !strings.Contains(page, "<td>demo@example.com</td>") {
 		t.Fatalf("after sign-in: %d, want the upstream page with identity headers\n%s", status, page)

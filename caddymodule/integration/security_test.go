@@ -94,6 +94,19 @@ func TestPinnedFlowAcceptsOnlyItsSessions(t *testing.T) {
 		t.Fatalf("accept_flows default-authentication: %d %v", status, hdr)
 	}
 
+	// Signing out on the pinned site ends the session whichever flow made it.
+	g.load("", "flow authentication op-login")
+	g.tc.Client.Jar = bobJar
+	bobCookie := g.sessionCookie()
+	if _, res := g.getJSON("/.flowgate/api/v1/flows/default-invalidation/"); res["type"] != "redirect" {
+		t.Fatalf("logout on the pinned site: %v", res)
+	}
+	g.load("", "flow authentication op-login\n\taccept_flows default-authentication")
+	g.tc.Client.Jar = bobJar
+	if status, _ := g.upstreamHeaders("/inside", "Accept: application/json", "Cookie: flowgate_session="+bobCookie.Value); status != http.StatusUnauthorized {
+		t.Fatalf("bob's session after logging out on the pinned site: %d, want 401", status)
+	}
+
 	// Alice is staff: op-login signs her in and the site accepts her.
 	g.load("", "flow authentication op-login")
 	if res := g.loginVia("op-login", "alice", "pw-alice"); res["type"] != "redirect" {

@@ -371,6 +371,14 @@ func (bp *Blueprint) convert(d *Document, doc *yaml.Node) (*flowengine.Config, [
 		if err := checkState(u.State, userStates); err != nil {
 			return nil, nil, bp.errorAt("user", u.Username, err.Error())
 		}
+		// The same rules as every other path that writes users, so a seed user
+		// can always be managed through the admin API afterwards.
+		if err := flowengine.CheckUsername(u.Username); err != nil {
+			return nil, nil, bp.errorAt("user", u.Username, err.Error())
+		}
+		if err := flowengine.CheckEmail(u.Email); err != nil {
+			return nil, nil, bp.errorAt("user", u.Username, err.Error())
+		}
 		if h := u.PasswordHash; h != "" && !strings.HasPrefix(h, "$argon2id$") &&
 			!strings.HasPrefix(h, "$2a$") && !strings.HasPrefix(h, "$2b$") && !strings.HasPrefix(h, "$2y$") {
 			return nil, nil, bp.errorAt("user", u.Username, "password_hash must be argon2id or bcrypt ($2a$/$2b$/$2y$)")

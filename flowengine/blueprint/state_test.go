@@ -308,3 +308,23 @@ users:
 		}
 	}
 }
+
+// Seed users follow the same username and email rules as the admin API, so a
+// seeded account can always be managed there.
+func TestSeedUserNamesChecked(t *testing.T) {
+	for _, tc := range []struct{ name, entry, want string }{
+		{"slash", `{username: "ops/admin"}`, "user ops/admin"},
+		{"control", `{username: "a\u0007b"}`, "username"},
+		{"bad email", `{username: ok, email: "not an email"}`, "email"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := blueprint.Parse("u.yaml", []byte("version: 1\nusers:\n  - "+tc.entry+"\n"))
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "u.yaml:3") {
+				t.Fatalf("got %v, want an error at u.yaml:3 mentioning %q", err, tc.want)
+			}
+		})
+	}
+	if _, err := blueprint.Parse("u.yaml", []byte("version: 1\nusers:\n  - {username: \"jane.doe@example.com\", email: jane@example.com}\n")); err != nil {
+		t.Fatalf("an email as username: %v", err)
+	}
+}

@@ -95,6 +95,16 @@ func (s *password) Submit(ctx context.Context, sc *flowengine.StageContext, a fl
 		}
 		delete(sc.State, stateFailures)
 		sc.AddAuthMethod("password")
+		if flowengine.NeedsRehash(user.PasswordHash) {
+			// Move the account to the default hash, so that it no longer costs
+			// more (or less) to try than an unknown name; best effort, the
+			// login does not depend on it.
+			if h, err := flowengine.HashPassword(a["password"]); err == nil {
+				upgraded := *user // the store may share its copy: never change it
+				upgraded.PasswordHash = h
+				_ = sc.Store.UpdateUser(ctx, &upgraded)
+			}
+		}
 		return flowengine.Continue(), nil
 	}
 	if reg != nil {
