@@ -54,6 +54,9 @@ type Handler struct {
 	headerKeys [4]string
 	identities *identityCache
 	accepted   map[string]bool // flows whose sessions count here; nil: any
+	// cookiePrefixes are "name=" of the session and flow cookies, without and
+	// with the __Host- prefix, so the proxied path builds no strings.
+	cookiePrefixes [2][2]string
 }
 
 // HeaderNames are the identity headers sent upstream; NoHeader sends none.
@@ -100,6 +103,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	def(&h.Headers.Name, "Remote-Name")
 	def(&h.Headers.Groups, "Remote-Groups")
 	h.identities = &identityCache{}
+	for i, p := range []string{"", "__Host-"} {
+		h.cookiePrefixes[i] = [2]string{p + h.app.Cookie.Name + "=", p + flowCookieName + "="}
+	}
 	if pinned := h.Flows[string(flowengine.DesignationAuthentication)]; pinned != "" {
 		h.accepted = map[string]bool{pinned: true}
 		for _, f := range h.AcceptFlows {

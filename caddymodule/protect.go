@@ -70,8 +70,10 @@ func (h *Handler) dropSessionCookie(r *http.Request) {
 	if len(lines) == 0 {
 		return
 	}
-	flowName, _ := h.app.flowCookie(r, h.Prefix)
-	names := [2]string{h.app.sessionCookieName(r) + "=", flowName + "="}
+	names := h.cookiePrefixes[0]
+	if h.app.hostPrefix(r) != "" {
+		names = h.cookiePrefixes[1]
+	}
 	ours := func(p string) bool { return strings.HasPrefix(p, names[0]) || strings.HasPrefix(p, names[1]) }
 	var kept []string
 	changed := false
