@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -281,9 +282,10 @@ func compilePolicies(m map[string]string) (flowengine.PolicyEvaluator, error) {
 }
 
 // applyBlueprints applies the configured blueprints, all or nothing, and then
-// removes the built-in flows a blueprint-less start installed earlier. Without
-// blueprints it installs the built-in flows of each designation the store has
-// no flow of. Built-ins never outrank an operator's flow either way.
+// removes the built-in flows a blueprint-less start installed earlier (unless a
+// blueprint defines that slug itself). Without blueprints it installs the
+// built-in flows of each designation the store has no flow of. Built-ins never
+// outrank an operator's flow either way.
 func (a *App) applyBlueprints(ctx context.Context) error {
 	if len(a.Blueprints) == 0 {
 		if err := a.installBuiltIns(ctx); err != nil {
@@ -295,14 +297,20 @@ func (a *App) applyBlueprints(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := set.Apply(ctx, a.engine); err != nil {
-		return fmt.Errorf("applying blueprints: %w", err)
+	defined := map[string]bool{}
+	for _, bp := range set {
+		for _, f := range bp.Config.Flows {
+			defined[f.Slug] = true
+		}
 	}
 	var builtIns []string
 	for _, f := range a.engine.Config().Flows {
-		if f.BuiltIn {
+		if isBuiltIn(f) && !defined[f.Slug] {
 			builtIns = append(builtIns, f.Slug)
 		}
+	}
+	if err := set.Apply(ctx, a.engine); err != nil {
+		return fmt.Errorf("applying blueprints: %w", err)
 	}
 	if len(builtIns) > 0 {
 		if err := a.engine.Apply(ctx, flowengine.Change{Remove: flowengine.Removal{Flows: builtIns}}); err != nil {
@@ -311,6 +319,21 @@ func (a *App) applyBlueprints(ctx context.Context) error {
 		a.logger.Info("removed built-in flows: blueprints are configured", zap.Strings("flows", builtIns))
 	}
 	return nil
+}
+
+// isBuiltIn tells a built-in flow: marked so, or, from a store written before
+// flows were marked, identical to the embedded default of its slug.
+func isBuiltIn(f flowengine.Flow) bool {
+	if f.BuiltIn {
+		return true
+	}
+	for _, d := range blueprint.Defaults().Config.Flows {
+		if d.Slug == f.Slug {
+			d.BuiltIn = f.BuiltIn
+			return reflect.DeepEqual(d, f)
+		}
+	}
+	return false
 }
 
 // installBuiltIns adds the embedded default flows for designations without any
@@ -331,6 +354,14 @@ func (a *App) installBuiltIns(ctx context.Context) error {
 	}
 	def := blueprint.Defaults().Config
 	add := &flowengine.Config{}
+	for _, f := range live.Flows {
+		if !f.BuiltIn && isBuiltIn(f) {
+			// Installed before flows were marked: mark it, so that an operator's
+			// flow imported later comes first.
+			f.BuiltIn = true
+			add.Flows = append(add.Flows, f)
+		}
+	}
 	for _, f := range def.Flows {
 		if !has[f.Designation] {
 			f.BuiltIn = true

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
@@ -14,8 +13,9 @@ import (
 // ErrUnknownPolicy is returned when evaluating a name that was not compiled.
 var ErrUnknownPolicy = errors.New("unknown policy")
 
-// Set is a compiled group of policies, one Rego module each. Each policy is
-// compiled on its own, so two policies may declare the same package.
+// Set is a compiled group of policies, one Rego module each. Every policy
+// behaves as if compiled on its own, so two policies may declare the same
+// package (see Compile).
 type Set struct {
 	prepared map[string]*policy
 }
@@ -38,68 +38,6 @@ func (e *CompileError) Error() string {
 		return fmt.Sprintf("policy %s: rego line %d: %s", e.Policy, e.Line, e.Msg)
 	}
 	return fmt.Sprintf("policy %s: %s", e.Policy, e.Msg)
-}
-
-// Compile parses and prepares every module (name → Rego source). All errors are
-// reported, each a *CompileError.
-func Compile(modules map[string]string) (*Set, error) {
-	s := &Set{prepared: make(map[string]*policy, len(modules))}
-	names := make([]string, 0, len(modules))
-	for n := range modules {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	var errs []error
-	for _, name := range names {
-		p, err := compileOne(name, modules[name])
-		if err != nil {
-			errs = append(errs, err...)
-			continue
-		}
-		s.prepared[name] = p
-	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-	return s, nil
-}
-
-func compileOne(name, src string) (*policy, []error) {
-	if strings.TrimSpace(src) == "" {
-		return nil, []error{&CompileError{Policy: name, Msg: "rego is empty"}}
-	}
-	mod, err := ast.ParseModuleWithOpts(name+".rego", src, ast.ParserOptions{RegoVersion: ast.RegoV1})
-	if err != nil {
-		return nil, regoErrors(name, err)
-	}
-	pkg := mod.Package.Path.String() // data.x.y
-	compiler := ast.NewCompiler()
-	compiler.Compile(map[string]*ast.Module{name: mod})
-	if compiler.Failed() {
-		return nil, regoErrors(name, compiler.Errors)
-	}
-	ctx := context.Background()
-	q, err := rego.New(rego.Query(pkg), rego.Compiler(compiler), rego.StrictBuiltinErrors(true)).PrepareForEval(ctx)
-	if err != nil {
-		return nil, regoErrors(name, err)
-	}
-	return &policy{query: q}, nil
-}
-
-func regoErrors(name string, err error) []error {
-	var list ast.Errors
-	if errors.As(err, &list) && len(list) > 0 {
-		out := make([]error, 0, len(list))
-		for _, e := range list {
-			ce := &CompileError{Policy: name, Msg: e.Message}
-			if e.Location != nil {
-				ce.Line = e.Location.Row
-			}
-			out = append(out, ce)
-		}
-		return out
-	}
-	return []error{&CompileError{Policy: name, Msg: err.Error()}}
 }
 
 // Evaluate decides one policy: allow is data.<package>.allow (undefined ⇒ false),

@@ -267,3 +267,27 @@ func TestReloadKeepsChangedPassword(t *testing.T) {
 		t.Fatalf("the changed password after a reload: %v", res)
 	}
 }
+
+// A store written before built-in flows were marked holds unmarked copies of
+// them: once blueprints that do not define those slugs are configured, the
+// copies identical to the built-ins go too; a blueprint's own copy stays.
+func TestUnmarkedBuiltInCopiesAreRemoved(t *testing.T) {
+	g := &gateway{t: t, up: upstream(t), dir: t.TempDir()}
+	g.seed = demoUsers(t, g.dir) // its flows.yaml is the built-in blueprint, unmarked
+	g.withBlueprint("op.yaml", opLogin)
+	g.load("", "")
+	if resp, _ := g.do("GET", "/.flowgate/api/v1/flows/default-authentication/", ""); resp.StatusCode != 200 {
+		t.Fatalf("the blueprint's own copy of default-authentication: %d", resp.StatusCode)
+	}
+	if err := os.Remove(filepath.Join(g.seed, "flows.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	g.load("", "header_name X-Name") // a changed config, or Caddy skips the load
+	if resp, _ := g.do("GET", "/.flowgate/api/v1/flows/default-authentication/", ""); resp.StatusCode != 404 {
+		t.Fatalf("an unmarked built-in copy with other blueprints configured: %d, want 404", resp.StatusCode)
+	}
+	resp, _ := g.do("GET", "/.flowgate/default/authentication/", "")
+	if !strings.HasPrefix(resp.Header.Get("Location"), "/.flowgate/flows/op-login/") {
+		t.Fatalf("designation redirect: %s", resp.Header.Get("Location"))
+	}
+}

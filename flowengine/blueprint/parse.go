@@ -14,10 +14,21 @@ import (
 	"github.com/flowgate/flowgate/flowengine"
 )
 
-// Limits on outside input.
+// Limits on outside input. The entry counts are checked on the YAML tree before
+// anything is decoded or any Rego compiled (see checkLimits). They sit an order
+// of magnitude above the largest real installations (tens of flows, stages and
+// policies; seed users bootstrap a few accounts, the rest live in the store)
+// while keeping the worst file cheap: 1000 policies compile in well under a
+// second and far below 512 MiB.
 const (
-	MaxSize  = 4 << 20 // bytes in one blueprint file
-	MaxDepth = 32      // nesting of YAML/JSON collections
+	MaxSize     = 4 << 20  // bytes in one blueprint file
+	MaxDepth    = 32       // nesting of YAML/JSON collections
+	MaxPolicies = 1000     // policies in one file
+	MaxStages   = 1000     // stages in one file
+	MaxFlows    = 1000     // flows in one file
+	MaxUsers    = 10000    // seed users in one file
+	MaxBindings = 100      // a flow's policy bindings, its stage bindings, and each stage binding's policy bindings
+	MaxRegoSize = 64 << 10 // bytes in one policy's Rego (as policies.MaxModuleSize)
 )
 
 // ErrInvalid marks every blueprint problem; the message names file, line and entry.
@@ -90,6 +101,9 @@ func Parse(file string, data []byte) (*Blueprint, error) {
 	}
 	if err := checkDepth(doc, 0); err != nil {
 		return nil, &Error{File: file, Line: err.line, Msg: err.msg}
+	}
+	if err := checkLimits(file, doc); err != nil {
+		return nil, err
 	}
 	if doc.Kind != yaml.MappingNode {
 		return nil, &Error{File: file, Line: doc.Line, Msg: "a blueprint must be a mapping with version, policies, stages, flows, users"}
