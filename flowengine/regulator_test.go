@@ -11,8 +11,14 @@ import (
 )
 
 func regulatedEnv(t *testing.T) (*env, *flowengine.CounterRegulator) {
+	return regulatedOn(t, memoryStore)
+}
+
+// regulatedOn is the example flows with brute-force regulation on a store of
+// that kind (bolt: a real file, whose counters are atomic increments).
+func regulatedOn(t *testing.T, kind storeKind) (*env, *flowengine.CounterRegulator) {
 	clock := flowengine.NewManualClock(t0)
-	st := newStore(t, memoryStore, clock)
+	st := newStore(t, kind, clock)
 	reg := flowengine.NewRegulator(st)
 	e, err := flowengine.New(flowengine.Options{Store: st, Stages: stages.Types(), Policies: compileRego, Clock: clock,
 		Services: flowengine.Services{Regulator: reg}})

@@ -10,7 +10,6 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/flowgate/flowgate/flowengine"
-	"github.com/flowgate/flowgate/flowengine/stages"
 )
 
 // Tests written as the attacker of the security review would try: parallel
@@ -18,21 +17,8 @@ import (
 
 const lockMessage = "Too many failed attempts. Try again later."
 
-// regulatedBolt is regulatedEnv on a real bolt file, whose counters are the
-// atomic increments the fix relies on.
 func regulatedBolt(t *testing.T) (*env, *flowengine.CounterRegulator) {
-	clock := flowengine.NewManualClock(t0)
-	st := newStore(t, boltStore, clock)
-	reg := flowengine.NewRegulator(st)
-	e, err := flowengine.New(flowengine.Options{Store: st, Stages: stages.Types(), Policies: compileRego, Clock: clock,
-		Services: flowengine.Services{Regulator: reg}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := applyYAML(e, exampleBlueprint(t)); err != nil {
-		t.Fatal(err)
-	}
-	return &env{t: t, engine: e, store: st, clock: clock}, reg
+	return regulatedOn(t, boltStore)
 }
 
 // identified starts the default flow and answers identification with uid.
