@@ -31,6 +31,8 @@ type Options struct {
 	// DefaultTarget is where a finished flow goes without redirect or next (default "/").
 	DefaultTarget string
 	Services      Services
+	// Observer hears every decision (metrics, audit log); default none.
+	Observer Observer
 }
 
 // Engine plans and executes flows. It is safe for concurrent use; a configuration
@@ -71,6 +73,9 @@ func New(opts Options) (*Engine, error) {
 	}
 	if opts.DefaultTarget == "" {
 		opts.DefaultTarget = "/"
+	}
+	if opts.Observer == nil {
+		opts.Observer = noObserver{}
 	}
 	e := &Engine{opts: opts}
 	empty, err := e.compile(&Config{})
@@ -232,7 +237,7 @@ func (e *Engine) FindFlow(ctx context.Context, d Designation, req *Request) (*Fl
 	l := e.loaded.Load()
 	for _, f := range l.byDesignation[d] {
 		in := PolicyInput(req, f, nil, req.User, req.User != nil, nil)
-		d := evaluateBindings(ctx, l.policies, "flow "+f.Slug, f.Policies, f.PolicyEngineMode, req.User, in)
+		d := e.evaluate(ctx, l, f.Slug, "flow "+f.Slug, f.Policies, f.PolicyEngineMode, req.User, in)
 		if d.Failed {
 			// Falling through to the next flow could pick a weaker one.
 			return nil, fmt.Errorf("flow %s: %w", f.Slug, ErrPolicyFailed)
@@ -517,7 +522,23 @@ func (e *Engine) Authorize(ctx context.Context, policy string, req *Request) Dec
 	l := e.loaded.Load()
 	b := PolicyBinding{Policy: policy, Enabled: true, Timeout: DefaultPolicyTimeout}
 	in := PolicyInput(req, nil, nil, req.User, req.User != nil, nil)
-	return evaluateBindings(ctx, l.policies, "authorize", []PolicyBinding{b}, ModeAll, req.User, in)
+	return e.evaluate(ctx, l, "", "authorize", []PolicyBinding{b}, ModeAll, req.User, in)
+}
+
+// evaluate is evaluateBindings, reported to the observer binding by binding.
+func (e *Engine) evaluate(ctx context.Context, l *loaded, flow, scope string, bindings []PolicyBinding, mode EngineMode, user *User, in map[string]any) Decision {
+	d := evaluateBindings(ctx, l.policies, scope, bindings, mode, user, in)
+	for _, rec := range d.Records {
+		result := "fail"
+		switch {
+		case rec.Error != "":
+			result = "error"
+		case rec.Outcome:
+			result = "pass"
+		}
+		e.opts.Observer.Observe(Event{Kind: EventPolicy, Flow: flow, Policy: rec.Binding, Result: result, Duration: rec.Duration})
+	}
+	return d
 }
 
 // HasPolicy reports whether a policy of that name is loaded.

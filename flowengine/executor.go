@@ -213,7 +213,7 @@ func (e *Engine) plan(ctx context.Context, l *loaded, flow *Flow, exec *executio
 		return e.deniedAction(flow, exec, []string{"You are already signed in."})
 	}
 	in := PolicyInput(req, flow, nil, req.User, req.User != nil, exec.Context)
-	d := evaluateBindings(ctx, l.policies, "flow "+flow.Slug, flow.Policies, flow.PolicyEngineMode, req.User, in)
+	d := e.evaluate(ctx, l, flow.Slug, "flow "+flow.Slug, flow.Policies, flow.PolicyEngineMode, req.User, in)
 	exec.records = append(exec.records, d.Records...)
 	if d.Failed {
 		return unavailable()
@@ -228,7 +228,7 @@ func (e *Engine) plan(ctx context.Context, l *loaded, flow *Flow, exec *executio
 		st := l.stages[b.Stage]
 		if b.EvaluateOnPlan {
 			in := PolicyInput(req, flow, st.def, req.User, req.User != nil, exec.Context)
-			d := evaluateBindings(ctx, l.policies, "stage "+b.Stage, b.Policies, b.PolicyEngineMode, req.User, in)
+			d := e.evaluate(ctx, l, flow.Slug, "stage "+b.Stage, b.Policies, b.PolicyEngineMode, req.User, in)
 			exec.records = append(exec.records, d.Records...)
 			if d.Failed {
 				return unavailable()
@@ -276,6 +276,14 @@ func (e *Engine) run(ctx context.Context, l *loaded, flow *Flow, exec *execution
 		if err := e.opts.Store.DeleteExecution(ctx, exec.ID); err != nil && !errors.Is(err, ErrNotFound) {
 			return nil, fmt.Errorf("ending flow execution: %w", err)
 		}
+		result := "completed"
+		if resp.Type == TypeDenied {
+			result = "denied"
+			if resp.Message == UnavailableMessage {
+				result = "unavailable"
+			}
+		}
+		e.opts.Observer.Observe(Event{Kind: EventExecution, Flow: flow.Slug, ClientIP: req.ClientIP, Result: result})
 		res.Response = resp
 		res.ExecutionID = ""
 		res.NewSession, res.EndSession = exec.newSession, exec.endSession
@@ -305,7 +313,7 @@ func (e *Engine) run(ctx context.Context, l *loaded, flow *Flow, exec *execution
 				}
 				authenticated := req.User != nil && user != nil && user.ID == req.User.ID
 				in := PolicyInput(req, flow, st.def, user, authenticated, exec.Context)
-				d := evaluateBindings(ctx, l.policies, "stage "+b.Stage, b.Policies, b.PolicyEngineMode, user, in)
+				d := e.evaluate(ctx, l, flow.Slug, "stage "+b.Stage, b.Policies, b.PolicyEngineMode, user, in)
 				exec.records = append(exec.records, d.Records...)
 				if d.Failed {
 					// Skipping the stage could skip a deny: stop instead.
@@ -322,6 +330,7 @@ func (e *Engine) run(ctx context.Context, l *loaded, flow *Flow, exec *execution
 			return nil, fmt.Errorf("stage %s: %w", b.Stage, err)
 		}
 		var result Outcome
+		submitted := time.Now()
 		switch {
 		case ch == nil:
 			result, err = st.impl.Submit(ctx, sc, Answer{})
@@ -346,6 +355,7 @@ func (e *Engine) run(ctx context.Context, l *loaded, flow *Flow, exec *execution
 		if err != nil {
 			return nil, fmt.Errorf("stage %s: %w", b.Stage, err)
 		}
+		e.opts.Observer.Observe(Event{Kind: EventStage, Flow: flow.Slug, Stage: b.Stage, Duration: time.Since(submitted)})
 		switch result.Kind {
 		case OutcomeContinue:
 			exec.Current, exec.Checked = exec.Current+1, false
@@ -502,6 +512,7 @@ func (e *Engine) stageContext(flow *Flow, st *loadedStage, exec *execution, req 
 		Clock:     e.opts.Clock,
 		Services:  e.opts.Services,
 		exec:      exec,
+		observer:  e.opts.Observer,
 	}
 }
 

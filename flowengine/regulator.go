@@ -31,6 +31,8 @@ type CounterRegulator struct {
 	UserLock     time.Duration
 	MaxUserLock  time.Duration
 	IPLock       time.Duration
+	// Observer hears every lock set (EventLockout); may be nil.
+	Observer Observer
 }
 
 // NewRegulator returns a regulator with the default limits.
@@ -110,6 +112,7 @@ func (r *CounterRegulator) Failed(ctx context.Context, key, clientIP string) err
 			if _, err := r.Counters.IncrCounter(ctx, ipKey("lock", clientIP), r.IPLock); err != nil {
 				return fmt.Errorf("locking: %w", err)
 			}
+			r.report(Event{Kind: EventLockout, ClientIP: clientIP, Result: "ip"})
 			return r.Counters.DeleteCounter(ctx, ipKey("fail", clientIP))
 		}
 	}
@@ -134,7 +137,14 @@ func (r *CounterRegulator) lock(ctx context.Context, key string) error {
 	if _, err := r.Counters.IncrCounter(ctx, userKey("lock", key), lock); err != nil {
 		return fmt.Errorf("locking: %w", err)
 	}
+	r.report(Event{Kind: EventLockout, Result: "user", Duration: lock})
 	return r.Counters.DeleteCounter(ctx, userKey("fail", key))
+}
+
+func (r *CounterRegulator) report(ev Event) {
+	if r.Observer != nil {
+		r.Observer.Observe(ev)
+	}
 }
 
 // Succeeded implements Regulator: a successful login clears the account's

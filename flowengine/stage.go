@@ -144,7 +144,21 @@ type StageContext struct {
 	Clock    Clock
 	Services Services
 
-	exec *execution
+	exec     *execution
+	observer Observer
+}
+
+// Report tells the engine's observer (metrics, audit log) about ev, with the
+// flow, the stage and the client IP filled in.
+func (sc *StageContext) Report(ev Event) {
+	if sc.observer == nil {
+		return
+	}
+	ev.Flow, ev.Stage = sc.Flow.Slug, sc.StageName
+	if sc.Request != nil {
+		ev.ClientIP = sc.Request.ClientIP
+	}
+	sc.observer.Observe(ev)
 }
 
 // Services are optional collaborators some stages need; nil means absent.

@@ -72,6 +72,7 @@ func (s *password) Submit(ctx context.Context, sc *flowengine.StageContext, a fl
 			return flowengine.Outcome{}, fmt.Errorf("checking login throttle: %w", err)
 		}
 		if !allowed {
+			sc.Report(attempt(user, identifier, "locked"))
 			// Same message for known and unknown users, and the right password is refused too.
 			return flowengine.Invalid(nil, "Too many failed attempts. Try again later."), nil
 		}
@@ -95,6 +96,7 @@ func (s *password) Submit(ctx context.Context, sc *flowengine.StageContext, a fl
 		}
 		delete(sc.State, stateFailures)
 		sc.AddAuthMethod("password")
+		sc.Report(attempt(user, identifier, "success"))
 		if flowengine.NeedsRehash(user.PasswordHash) {
 			// Move the account to the default hash, so that it no longer costs
 			// more (or less) to try than an unknown name; best effort, the
@@ -112,12 +114,28 @@ func (s *password) Submit(ctx context.Context, sc *flowengine.StageContext, a fl
 			return flowengine.Outcome{}, fmt.Errorf("recording failed login: %w", err)
 		}
 	}
+	sc.Report(attempt(user, identifier, "failure"))
 	failures := intState(sc.State[stateFailures]) + 1
 	sc.State[stateFailures] = failures
 	if failures >= s.maxFailures {
 		return flowengine.Cancel("Too many failed attempts. Start again."), nil
 	}
 	return flowengine.Invalid(map[string][]string{"password": {"Invalid password."}}), nil
+}
+
+// attempt describes a password attempt for the observer: the account, or for an
+// unknown name what was typed (cut short: it may be a mistyped password).
+func attempt(u *flowengine.User, typed, result string) flowengine.Event {
+	ev := flowengine.Event{Kind: flowengine.EventLoginAttempt, Result: result}
+	if u != nil {
+		ev.UserID, ev.Username = u.ID, u.Username
+	} else {
+		if len(typed) > 64 {
+			typed = typed[:64]
+		}
+		ev.Username = typed
+	}
+	return ev
 }
 
 // intState reads a counter that may have passed through JSON as float64.

@@ -111,5 +111,6 @@ func (s *userLogin) Submit(ctx context.Context, sc *flowengine.StageContext, a f
 		}
 	}
 	sc.StartSession(sess)
+	sc.Report(flowengine.Event{Kind: flowengine.EventLoginSucceeded, UserID: user.ID, Username: user.Username, Result: "success"})
 	return flowengine.Continue(), nil
 }

@@ -30,6 +30,11 @@ func (userLogout) Submit(ctx context.Context, sc *flowengine.StageContext, _ flo
 		if err := sc.Store.DeleteSession(ctx, s.ID); err != nil && !errors.Is(err, flowengine.ErrNotFound) {
 			return flowengine.Outcome{}, fmt.Errorf("ending session: %w", err)
 		}
+		ev := flowengine.Event{Kind: flowengine.EventLogout, UserID: s.UserID, Result: "success"}
+		if u := sc.Request.User; u != nil {
+			ev.Username = u.Username
+		}
+		sc.Report(ev)
 	}
 	sc.SetPendingUser(nil)
 	sc.EndSession()
