@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
 
 	"github.com/flowgate/flowgate/flowengine"
 	"github.com/flowgate/flowgate/flowengine/blueprint"
@@ -116,6 +117,7 @@ func adminDeleteFlow(ctx context.Context, w http.ResponseWriter, app *App, slug 
 	case err != nil:
 		return apiErr(http.StatusBadRequest, "%v", err)
 	}
+	app.audit(auditFlowDeleted, viaAdmin, zap.String("flow", slug))
 	return writeJSON(w, http.StatusOK, map[string]string{"deleted": slug})
 }
 
@@ -145,6 +147,8 @@ func adminImport(ctx context.Context, w http.ResponseWriter, r *http.Request, ap
 		}
 		return apiErr(status, "%v", err)
 	}
+	app.audit(auditConfigImported, viaAdmin, zap.String("blueprint", name), zap.Int("flows", len(bp.Config.Flows)),
+		zap.Int("stages", len(bp.Config.Stages)), zap.Int("policies", len(bp.Config.Policies)), zap.Int("users", len(bp.Users)))
 	return writeJSON(w, http.StatusOK, map[string]any{"imported": name, "flows": len(bp.Config.Flows),
 		"stages": len(bp.Config.Stages), "policies": len(bp.Config.Policies), "users": len(bp.Users)})
 }
@@ -223,6 +227,7 @@ func adminUsers(ctx context.Context, w http.ResponseWriter, r *http.Request, app
 			}
 			return apiErr(http.StatusServiceUnavailable, "creating user: %v", err)
 		}
+		app.audit(auditUserCreated, viaAdmin, zap.String("user", u.Username), zap.String("user_id", u.ID))
 		return writeJSON(w, http.StatusCreated, viewUser(u))
 	}
 	if len(rest) == 0 {
@@ -242,6 +247,7 @@ func adminUsers(ctx context.Context, w http.ResponseWriter, r *http.Request, app
 		if err := st.DeleteUser(ctx, u.ID); err != nil {
 			return apiErr(http.StatusServiceUnavailable, "deleting user: %v", err)
 		}
+		app.audit(auditUserDeleted, viaAdmin, zap.String("user", u.Username), zap.String("user_id", u.ID))
 		return writeJSON(w, http.StatusOK, map[string]string{"deleted": u.Username})
 	case len(rest) == 2 && rest[1] == "password" && r.Method == http.MethodPut:
 		var in userRequest
@@ -261,6 +267,7 @@ func adminUsers(ctx context.Context, w http.ResponseWriter, r *http.Request, app
 		if err := st.DeleteUserSessions(ctx, u.ID); err != nil {
 			return apiErr(http.StatusServiceUnavailable, "revoking sessions: %v", err)
 		}
+		app.audit(auditPasswordChanged, viaAdmin, zap.String("user", u.Username), zap.String("user_id", u.ID))
 		return writeJSON(w, http.StatusOK, map[string]string{"updated": u.Username})
 	case len(rest) == 2 && rest[1] == "sessions" && r.Method == http.MethodGet:
 		list, err := st.ListUserSessions(ctx, u.ID)
@@ -286,11 +293,13 @@ func adminUsers(ctx context.Context, w http.ResponseWriter, r *http.Request, app
 		if err := app.regulator.Unlock(ctx, u); err != nil {
 			return apiErr(http.StatusServiceUnavailable, "unlocking: %v", err)
 		}
+		app.audit(auditUnlocked, viaAdmin, zap.String("user", u.Username), zap.String("user_id", u.ID))
 		return writeJSON(w, http.StatusOK, map[string]string{"unlocked": u.Username})
 	case len(rest) == 2 && rest[1] == "sessions" && r.Method == http.MethodDelete:
 		if err := st.DeleteUserSessions(ctx, u.ID); err != nil {
 			return apiErr(http.StatusServiceUnavailable, "revoking sessions: %v", err)
 		}
+		app.audit(auditSessionRevoked, viaAdmin, zap.String("user", u.Username), zap.String("user_id", u.ID), zap.String("sessions", "all"))
 		return writeJSON(w, http.StatusOK, map[string]string{"revoked": u.Username})
 	}
 	return apiErr(http.StatusNotFound, "no such flowgate admin endpoint: %s %s", r.Method, r.URL.Path)

@@ -62,6 +62,7 @@ type App struct {
 	engine    *flowengine.Engine
 	raw       flowengine.Store // the backend itself, without the cache
 	regulator *flowengine.CounterRegulator
+	observer  *observer // metrics and the flowgate.audit log
 	store     *cache.Store
 	ready     *atomic.Bool // false while a Redis store could not be reached at start
 	stop      context.CancelFunc
@@ -179,7 +180,12 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err := a.openStore(); err != nil {
 		return err
 	}
+	a.observer = &observer{audit: a.logger.Named("audit")}
+	if err := a.registerMetrics(ctx.GetMetricsRegistry()); err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
+	}
 	a.regulator = flowengine.NewRegulator(a.store)
+	a.regulator.Observer = a.observer
 	engine, err := flowengine.New(flowengine.Options{
 		Store:        a.store,
 		Stages:       stages.Types(),
@@ -187,6 +193,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		ValidateNext: flowengine.TrustedNext(a.trusted),
 		ExecutionTTL: time.Duration(a.ExecutionTimeout),
 		Services:     flowengine.Services{Regulator: a.regulator},
+		Observer:     a.observer,
 	})
 	if err != nil {
 		return err
@@ -312,6 +319,7 @@ func (a *App) applyBlueprints(ctx context.Context) error {
 	if err := set.Apply(ctx, a.engine); err != nil {
 		return fmt.Errorf("applying blueprints: %w", err)
 	}
+	a.audit(auditConfigImported, zap.String("via", "config_load"), zap.Strings("blueprints", a.Blueprints))
 	if len(builtIns) > 0 {
 		if err := a.engine.Apply(ctx, flowengine.Change{Remove: flowengine.Removal{Flows: builtIns}}); err != nil {
 			return fmt.Errorf("removing built-in flows now that blueprints are configured: %w", err)

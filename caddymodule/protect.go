@@ -23,15 +23,19 @@ func (h *Handler) protect(w http.ResponseWriter, r *http.Request, next caddyhttp
 	ctx := r.Context()
 	sess, user, err := h.session(ctx, r)
 	if err != nil {
+		metrics.unavailable.Inc()
 		h.logger.Error("session lookup failed; refusing request", zap.Error(err))
 		return h.unavailable(w, r)
 	}
 	if user == nil {
+		metrics.login.Inc()
 		return h.requireLogin(w, r)
 	}
 	if msg, ok := h.authorize(r, sess, user); !ok {
+		metrics.deny.Inc()
 		return h.forbidden(w, r, msg)
 	}
+	metrics.allow.Inc()
 	h.setIdentity(r, user)
 	h.dropSessionCookie(r)
 	h.refresh(ctx, sess)
@@ -48,6 +52,8 @@ func (h *Handler) authorize(r *http.Request, sess *flowengine.Session, user *flo
 	if d.Passed {
 		return "", true
 	}
+	h.app.audit(auditAuthorizationDenied, zap.String("user", user.Username), zap.String("client_ip", h.flowRequest(r, sess, user).ClientIP),
+		zap.String("policy", h.Policy), zap.String("path", r.URL.Path), zap.Bool("policy_failed", d.Failed))
 	if d.Failed {
 		h.logger.Warn("authorization policy failed; denying", zap.String("policy", h.Policy), zap.String("path", r.URL.Path))
 		return "Access cannot be checked right now.", false

@@ -30,10 +30,7 @@ func (a *App) openStore() error {
 	if a.Storage == nil {
 		a.Storage = &StorageConfig{}
 	}
-	backend := a.Storage.Backend
-	if backend == "" {
-		backend = "bolt"
-	}
+	backend := a.backend()
 	var key string
 	var construct caddy.Constructor
 	switch backend {
@@ -90,6 +87,14 @@ func (a *App) openStore() error {
 }
 
 const cacheTTL = 750 * time.Millisecond
+
+// backend is the configured store backend's name (default bolt).
+func (a *App) backend() string {
+	if a.Storage == nil || a.Storage.Backend == "" {
+		return "bolt"
+	}
+	return a.Storage.Backend
+}
 
 // redisOptions builds the client options from the URL and the block's settings.
 func (c *StorageConfig) redisOptions() (*goredis.UniversalOptions, error) {

@@ -153,3 +153,14 @@ func (s *Store) ListUserSessions(_ context.Context, userID string) ([]*flowengin
 	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
 	return out, wrapErr("list sessions", err)
 }
+
+// CountSessions returns how many sessions the file holds; expired ones count
+// until the sweeper removes them (within a minute). For the sessions gauge.
+func (s *Store) CountSessions(context.Context) (int64, error) {
+	var n int
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		n = tx.Bucket(bucketSessions).Stats().KeyN
+		return nil
+	})
+	return int64(n), wrapErr("count sessions", err)
+}

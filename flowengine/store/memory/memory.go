@@ -424,3 +424,11 @@ func (s *Store) DeleteCounter(_ context.Context, key string) error {
 }
 
 var _ flowengine.Store = (*Store)(nil)
+
+// CountSessions returns how many sessions are held, expired ones included until
+// they are next looked at. For the sessions gauge.
+func (s *Store) CountSessions(context.Context) (int64, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return int64(len(s.sessions)), nil
+}

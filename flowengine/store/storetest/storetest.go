@@ -39,6 +39,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"SeedDeactivationRevokes", testSeedDeactivationRevokes},
 		{"DeactivateRevokes", testDeactivateRevokes},
 		{"Counters", testCounters},
+		{"SessionFlowAndCount", testSessionFlowAndCount},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -175,6 +176,34 @@ func session(userID string, now time.Time, ttl time.Duration) *flowengine.Sessio
 	return &flowengine.Session{
 		ID: flowengine.NewID(), UserID: userID, CreatedAt: now, LastSeen: now, ExpiresAt: now.Add(ttl),
 		ClientIP: "192.0.2.1", UserAgent: "test", AuthMethods: []string{"password"},
+	}
+}
+
+// testSessionFlowAndCount: a session keeps the flow that created it (pinned
+// sites depend on it), and a store that counts sessions counts them.
+func testSessionFlowAndCount(t *testing.T, s flowengine.Store, clock *flowengine.ManualClock) {
+	ctx := context.Background()
+	a, b := session("u1", clock.Now(), time.Hour), session("u2", clock.Now(), time.Hour)
+	a.Flow = "op-login"
+	must(t, s.CreateSession(ctx, a))
+	must(t, s.CreateSession(ctx, b))
+	got, err := s.GetSession(ctx, a.ID)
+	must(t, err)
+	if got.Flow != "op-login" {
+		t.Fatalf("session flow %q, want op-login", got.Flow)
+	}
+	counter, ok := s.(interface {
+		CountSessions(context.Context) (int64, error)
+	})
+	if !ok {
+		return
+	}
+	if n, err := counter.CountSessions(ctx); err != nil || n != 2 {
+		t.Fatalf("CountSessions = %d, %v; want 2", n, err)
+	}
+	must(t, s.DeleteSession(ctx, b.ID))
+	if n, err := counter.CountSessions(ctx); err != nil || n != 1 {
+		t.Fatalf("CountSessions after a delete = %d, %v; want 1", n, err)
 	}
 }
 
