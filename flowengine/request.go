@@ -74,13 +74,16 @@ func hasBadChar(s string) bool {
 }
 
 // TrustedNext returns the gateway's validator: a local path (RelativeNext), or an
-// absolute http(s) URL without userinfo whose host is the request's own or matches
-// a trusted host (exact, or "*.example.com" for any name ending in
-// ".example.com"). Everything else is refused, which closes open redirects.
+// absolute http(s) URL without userinfo whose authority is the request's own —
+// same host and same port, 80/443 implied by the scheme, since another port of
+// the same host can be another service — or whose host matches a trusted entry:
+// exact, or "*.example.com" for any name ending in ".example.com"; an entry
+// without a port trusts the host on any port, "app.example.com:8443" only that
+// port. Everything else is refused, which closes open redirects.
 func TrustedNext(trusted []string) NextValidator {
-	hosts := make([]string, len(trusted))
+	hosts := make([]trustedHost, len(trusted))
 	for i, h := range trusted {
-		hosts[i] = strings.ToLower(h)
+		hosts[i] = parseTrustedHost(h)
 	}
 	return func(next string, req *Request) (string, bool) {
 		if strings.HasPrefix(next, "/") {
@@ -93,35 +96,63 @@ func TrustedNext(trusted []string) NextValidator {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.User != nil || u.Host == "" || u.Opaque != "" {
 			return "", false
 		}
-		host := strings.ToLower(u.Hostname())
-		if req != nil && host == strings.ToLower(stripPort(req.Host)) {
-			return u.String(), true
+		host, port := strings.ToLower(u.Hostname()), portOr(u.Port(), strings.ToLower(u.Scheme))
+		if req != nil {
+			reqHost, reqPort := splitHostPort(req.Host)
+			if host == strings.ToLower(reqHost) && port == portOr(reqPort, req.Scheme) {
+				return u.String(), true
+			}
 		}
-		if hostTrusted(host, hosts) {
+		if hostTrusted(host, port, hosts) {
 			return u.String(), true
 		}
 		return "", false
 	}
 }
 
-func stripPort(hostport string) string {
-	if h, _, err := net.SplitHostPort(hostport); err == nil {
-		return h
+// trustedHost is one trusted_redirect_hosts entry; port "" trusts any port.
+type trustedHost struct{ host, port string }
+
+func parseTrustedHost(h string) trustedHost {
+	h = strings.ToLower(h)
+	if host, port, err := net.SplitHostPort(h); err == nil {
+		return trustedHost{host, port}
 	}
-	return hostport
+	return trustedHost{strings.Trim(h, "[]"), ""}
+}
+
+// portOr is port, or the scheme's default port when it is empty.
+func portOr(port, scheme string) string {
+	if port != "" {
+		return port
+	}
+	if scheme == "http" {
+		return "80"
+	}
+	return "443"
+}
+
+func splitHostPort(hostport string) (string, string) {
+	if h, p, err := net.SplitHostPort(hostport); err == nil {
+		return h, p
+	}
+	return strings.Trim(hostport, "[]"), ""
 }
 
 // hostTrusted matches on a dot boundary, so "*.example.com" does not admit
-// "evilexample.com".
-func hostTrusted(host string, trusted []string) bool {
+// "evilexample.com", and on the entry's port when it names one.
+func hostTrusted(host, port string, trusted []trustedHost) bool {
 	for _, t := range trusted {
-		if suffix, ok := strings.CutPrefix(t, "*"); ok {
+		if t.port != "" && t.port != port {
+			continue
+		}
+		if suffix, ok := strings.CutPrefix(t.host, "*"); ok {
 			if strings.HasSuffix(host, suffix) && len(host) > len(suffix) {
 				return true
 			}
 			continue
 		}
-		if host == t {
+		if host == t.host {
 			return true
 		}
 	}
