@@ -18,11 +18,13 @@ deps:
 	@scripts/install-deps.sh chromium redis-server redis-sentinel
 
 # Go benchmarks, then a wrk load comparison of plain reverse_proxy against a
-# flowgate-protected route with a valid session.
+# flowgate-protected route with a valid session, then a login flood (400
+# sign-ins at once, default-cost argon2id) timing a signed-in user meanwhile.
 bench:
 	@scripts/install-deps.sh wrk redis-server
 	$(GO) test -run '^$$' -bench . -benchmem ./flowengine/... ./policies/
 	scripts/bench.sh
+	scripts/flood.sh
 
 # Short native fuzzing of every fuzz target.
 fuzz:

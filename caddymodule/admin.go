@@ -81,6 +81,8 @@ func serveAdmin(w http.ResponseWriter, r *http.Request) error {
 		return adminDeleteFlow(ctx, w, app, parts[1])
 	case len(parts) == 1 && parts[0] == "import" && r.Method == http.MethodPost:
 		return adminImport(ctx, w, r, app)
+	case len(parts) == 1 && parts[0] == "explain" && r.Method == http.MethodPost:
+		return adminExplain(ctx, w, r, app)
 	case parts[0] == "users":
 		return adminUsers(ctx, w, r, app)
 	}

@@ -47,8 +47,9 @@ type App struct {
 	// pair encodes cookies, every pair decodes, so keys can be rotated. If empty,
 	// a pair is generated once and kept in Caddy's storage.
 	SecretKeys []string `json:"secret_keys,omitempty"`
-	// TrustedRedirectHosts may appear in ?next= besides the site's own host:
-	// exact names or "*.example.com" for any subdomain.
+	// TrustedRedirectHosts may appear in ?next= besides the site's own host and
+	// port: exact names or "*.example.com" for any subdomain, on any port, or
+	// with ":port" on that port only (default: none).
 	TrustedRedirectHosts []string `json:"trusted_redirect_hosts,omitempty"`
 	// Branding changes the look of flow pages.
 	Branding *Branding `json:"branding,omitempty"`
@@ -58,10 +59,16 @@ type App struct {
 	ExecutionTimeout caddy.Duration `json:"execution_timeout,omitempty"`
 	// SMTP sends mail for email stages.
 	SMTP *SMTPConfig `json:"smtp,omitempty"`
+	// PasswordHashing bounds how many passwords are checked at once, so that a
+	// flood of login attempts cannot take the gateway's memory and cores
+	// (default: as many at once as Go uses cores, 4 times that waiting, 2s wait).
+	PasswordHashing *PasswordHashingConfig `json:"password_hashing,omitempty"`
 
 	engine    *flowengine.Engine
 	raw       flowengine.Store // the backend itself, without the cache
 	regulator *flowengine.CounterRegulator
+	// hashes bounds password hashing; its Queued and InFlight feed the gauges.
+	hashes    *flowengine.HashLimiter
 	observer  *observer // metrics and the flowgate.audit log
 	store     *cache.Store
 	ready     *atomic.Bool // false while a Redis store could not be reached at start
@@ -122,6 +129,22 @@ type Branding struct {
 	LogoURL string `json:"logo_url,omitempty"`
 	// CSSFile is a stylesheet served after the built-in one.
 	CSSFile string `json:"css_file,omitempty"`
+}
+
+// PasswordHashingConfig bounds password hashing. Checking a password hashed at
+// the default cost (argon2id, as `caddy hash-password --algorithm argon2id`
+// writes it) takes 46 MiB and one core for tens of milliseconds; unknown names
+// cost the same. An attempt that finds the queue full, or waits longer than
+// MaxWait, is answered 429 with Retry-After at once and counts as nothing: no
+// failure, no regulation count.
+type PasswordHashingConfig struct {
+	// Concurrency is how many passwords are hashed at once (default: GOMAXPROCS,
+	// the number of cores Go uses).
+	Concurrency int `json:"concurrency,omitempty"`
+	// Queue is how many attempts may wait for a free slot (default 4 × concurrency).
+	Queue int `json:"queue,omitempty"`
+	// MaxWait is the longest an attempt waits in the queue (default 2s).
+	MaxWait caddy.Duration `json:"max_wait,omitempty"`
 }
 
 // SMTPConfig is the mail server for email stages.
@@ -185,6 +208,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
 	a.regulator = flowengine.NewRegulator(a.store)
+	a.hashes = a.hashLimiter()
 	a.regulator.Observer = a.observer
 	engine, err := flowengine.New(flowengine.Options{
 		Store:        a.store,
@@ -192,7 +216,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		Policies:     compilePolicies,
 		ValidateNext: flowengine.TrustedNext(a.trusted),
 		ExecutionTTL: time.Duration(a.ExecutionTimeout),
-		Services:     flowengine.Services{Regulator: a.regulator},
+		Services:     flowengine.Services{Regulator: a.regulator, Hashes: a.hashes},
 		Observer:     a.observer,
 	})
 	if err != nil {
@@ -217,6 +241,16 @@ func (a *App) Provision(ctx caddy.Context) error {
 		a.followReplicas(bg, rs)
 	}
 	return nil
+}
+
+// hashLimiter builds the password hashing bound from PasswordHashing, with its
+// defaults for what is not set.
+func (a *App) hashLimiter() *flowengine.HashLimiter {
+	c := a.PasswordHashing
+	if c == nil {
+		c = &PasswordHashingConfig{}
+	}
+	return flowengine.NewHashLimiter(max(c.Concurrency, 0), max(c.Queue, 0), time.Duration(c.MaxWait))
 }
 
 // followReplicas keeps this replica in step with the others: a logout, revoke or
@@ -400,6 +434,9 @@ func (a *App) Validate() error {
 		default:
 			return fmt.Errorf("smtp tls: %q is not none, starttls or tls", a.SMTP.TLS)
 		}
+	}
+	if c := a.PasswordHashing; c != nil && (c.Concurrency < 0 || c.Queue < 0 || c.MaxWait < 0) {
+		return fmt.Errorf("password_hashing: concurrency, queue and max_wait must not be negative")
 	}
 	for _, h := range a.trusted {
 		if strings.Contains(h, "/") || strings.Count(h, "*") > 1 || (strings.Contains(h, "*") && !strings.HasPrefix(h, "*.")) {

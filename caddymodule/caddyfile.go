@@ -57,6 +57,11 @@ func init() {
 //	        tls none|starttls|tls
 //	        from <address>
 //	    }
+//	    password_hashing {
+//	        concurrency <n>
+//	        queue <n>
+//	        max_wait <duration>
+//	    }
 //	}
 func parseGlobal(d *caddyfile.Dispenser, _ any) (any, error) {
 	app := new(App)
@@ -174,6 +179,12 @@ func parseGlobal(d *caddyfile.Dispenser, _ any) (any, error) {
 					return nil, err
 				}
 				app.SMTP = s
+			case "password_hashing":
+				c, err := parsePasswordHashing(d)
+				if err != nil {
+					return nil, err
+				}
+				app.PasswordHashing = c
 			default:
 				return nil, d.Errf("unknown flowgate option %q", d.Val())
 			}
@@ -262,6 +273,35 @@ func parseSMTP(d *caddyfile.Dispenser) (*SMTPConfig, error) {
 		return nil
 	})
 	return s, err
+}
+
+func parsePasswordHashing(d *caddyfile.Dispenser) (*PasswordHashingConfig, error) {
+	if d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	c := &PasswordHashingConfig{}
+	err := eachOption(d, func(key, v string) error {
+		switch key {
+		case "concurrency", "queue":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return d.Errf("password_hashing %s: %q is not a positive number", key, v)
+			}
+			if key == "concurrency" {
+				c.Concurrency = n
+			} else {
+				c.Queue = n
+			}
+		case "max_wait":
+			dur, err := positiveDuration(d, "password_hashing max_wait", v)
+			c.MaxWait = dur
+			return err
+		default:
+			return d.Errf("unknown password_hashing option %q", key)
+		}
+		return nil
+	})
+	return c, err
 }
 
 func positiveDuration(d *caddyfile.Dispenser, what, v string) (caddy.Duration, error) {

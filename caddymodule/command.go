@@ -140,6 +140,7 @@ func BuildCommand(cmd *cobra.Command) {
 
 	cmd.AddCommand(userCommand(admin))
 	cmd.AddCommand(flowCommand(admin))
+	cmd.AddCommand(explainCommand(admin))
 }
 
 func flowCommand(admin func(method, uri string, body io.Reader, contentType string) ([]byte, error)) *cobra.Command {

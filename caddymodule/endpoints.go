@@ -13,7 +13,9 @@ import (
 	"github.com/flowgate/flowgate/templates"
 )
 
-const contentSecurityPolicy = "default-src 'none'; style-src 'self'; img-src 'self' data: https:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+// contentSecurityPolicy allows the gateway's own stylesheet and script (the
+// show-password control, served from the binary) and nothing inline.
+const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 // pageHeaders are sent with every flow page: no inline script, no framing, no
 // caching, no referrer leaking flow URLs to other sites.
@@ -40,6 +42,8 @@ func (h *Handler) serveFlowgate(w http.ResponseWriter, r *http.Request) error {
 		}
 		http.Redirect(w, r, target, http.StatusFound)
 		return nil
+	case rest == "/signed-out" || rest == "/signed-out/":
+		return h.signedOut(w, r)
 	case rest == "/auth/verify":
 		return h.verify(w, r)
 	case strings.HasPrefix(rest, "/default/"):
@@ -208,6 +212,16 @@ func (h *Handler) flowError(w http.ResponseWriter, r *http.Request, err error, h
 		status, page, msg = http.StatusBadRequest, "error", "The form did not match this step: "+err.Error()
 	case errors.Is(err, flowengine.ErrBusy):
 		status, page, msg = http.StatusConflict, "error", "This step is already being processed. Wait a moment and reload the page."
+	case errors.Is(err, flowengine.ErrOverloaded):
+		// Too many passwords are being checked at once: this attempt was not
+		// heard (nothing was counted or changed) and may be sent again as is.
+		w.Header().Set("Retry-After", "1")
+		msg = "The sign-in service is busy. Try again in a moment."
+		if !html {
+			return writeJSON(w, http.StatusTooManyRequests, apiError(msg))
+		}
+		// Back to the same step: the flow is still where it was.
+		return h.renderStatus(w, r, http.StatusTooManyRequests, "error", msg, templates.Link{URL: r.URL.Path, Label: "Try again"})
 	case errors.Is(err, flowengine.ErrPolicyFailed):
 		h.logger.Warn("flow selection stopped by a failing policy", zap.Error(err))
 		msg = flowengine.UnavailableMessage

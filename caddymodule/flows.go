@@ -107,21 +107,24 @@ func (h *Handler) respondHTML(w http.ResponseWriter, r *http.Request, slug strin
 			http.Redirect(w, r, h.flowURL(slug), http.StatusSeeOther)
 			return nil
 		}
-		return h.render(w, http.StatusOK, h.app.pages.StageTemplate(resp.Stage.Type), h.stagePage(resp, res.CSRFToken))
+		return h.render(w, http.StatusOK, h.app.pages.StageTemplate(resp.Stage.Type), h.stagePage(res))
 	case flowengine.TypeRedirect:
 		status := http.StatusFound
 		if afterPost {
 			status = http.StatusSeeOther
 		}
-		http.Redirect(w, r, resp.To, status)
+		to := resp.To
+		if res.DefaultTarget {
+			if f, err := h.app.engine.Flow(slug); err == nil && f.Designation == flowengine.DesignationInvalidation {
+				// Nowhere to go back to: say that the visitor is signed out
+				// rather than show the site's sign-in page.
+				to = h.Prefix + "/signed-out/"
+			}
+		}
+		http.Redirect(w, r, to, status)
 		return nil
 	}
-	p := h.basePage()
-	p.Title, p.Message = "Access denied", resp.Message
-	if f, err := h.app.engine.Flow(slug); err == nil {
-		p.FlowTitle = f.Title
-	}
-	return h.render(w, http.StatusForbidden, "denied", p)
+	return h.deniedPage(w, slug, res)
 }
 
 // serveFlowAPI is the JSON flow executor of the HTTP contract.

@@ -71,6 +71,10 @@ func (a *App) registerMetrics(reg *prometheus.Registry) error {
 	}
 	collectors := []prometheus.Collector{metrics.executions, metrics.stageDuration, metrics.logins,
 		metrics.lockouts, metrics.policies, metrics.protect}
+	collectors = append(collectors, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "flowgate_password_hash_queue",
+		Help: "Password attempts waiting for a hashing slot (password_hashing queue).",
+	}, func() float64 { return float64(a.hashes.Queued()) })) // read at scrape: set after registration
 	if counter, ok := a.raw.(SessionCounter); ok {
 		collectors = append(collectors, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name:        "flowgate_sessions_active",

@@ -14,7 +14,6 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/flowgate/flowgate/flowengine"
-	"github.com/flowgate/flowgate/templates"
 )
 
 // protect lets a request with a valid session through with identity headers, and
@@ -230,7 +229,7 @@ func (h *Handler) forbidden(w http.ResponseWriter, r *http.Request, msg string) 
 	if !wantsHTML(r) {
 		return writeJSON(w, http.StatusForbidden, map[string]string{"type": "denied", "message": msg})
 	}
-	return h.renderStatus(w, r, http.StatusForbidden, "forbidden", msg, templates.Link{URL: h.Prefix + "/logout", Label: "Sign in as someone else"})
+	return h.forbiddenPage(w, r, msg)
 }
 
 func wantsHTML(r *http.Request) bool { return strings.Contains(r.Header.Get("Accept"), "text/html") }

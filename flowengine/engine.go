@@ -234,10 +234,18 @@ func (e *Engine) Flow(slug string) (*Flow, error) {
 // flows last), whose flow policies pass for this request; ErrNoFlow if none does,
 // ErrPolicyFailed if a policy errors on the way.
 func (e *Engine) FindFlow(ctx context.Context, d Designation, req *Request) (*Flow, error) {
-	l := e.loaded.Load()
+	return e.selectFlow(ctx, e.loaded.Load(), d, req, nil)
+}
+
+// selectFlow is FindFlow on one configuration; seen, if set, hears each
+// candidate's decision (Explain).
+func (e *Engine) selectFlow(ctx context.Context, l *loaded, d Designation, req *Request, seen func(*Flow, Decision)) (*Flow, error) {
 	for _, f := range l.byDesignation[d] {
 		in := PolicyInput(req, f, nil, req.User, req.User != nil, nil)
 		d := e.evaluate(ctx, l, f.Slug, "flow "+f.Slug, f.Policies, f.PolicyEngineMode, req.User, in)
+		if seen != nil {
+			seen(f, d)
+		}
 		if d.Failed {
 			// Falling through to the next flow could pick a weaker one.
 			return nil, fmt.Errorf("flow %s: %w", f.Slug, ErrPolicyFailed)

@@ -31,6 +31,10 @@ var (
 	ErrPolicyFailed = errors.New("policy evaluation failed")
 	// ErrUnavailable: the store cannot be reached. Callers must fail closed.
 	ErrUnavailable = errors.New("store unavailable")
+	// ErrOverloaded: too many passwords are being hashed; the attempt was not
+	// heard (nothing counted, nothing changed) and may be sent again shortly
+	// (HTTP 429).
+	ErrOverloaded = errors.New("password hashing busy")
 )
 
 // ValidationError names the configuration entry that failed to validate, so that a

@@ -31,6 +31,9 @@ type execution struct {
 	// Flash keeps the errors and messages of a rejected answer for the next
 	// rendering, so an HTML form can redirect after POST and still show them.
 	Flash *flash `json:"flash,omitempty"`
+	// Shown lists the plan positions that have shown the visitor a page, for
+	// "Step N of M".
+	Shown []int `json:"shown,omitempty"`
 
 	secret     string // the handle's secret, known only while serving its holder
 	rotate     bool   // an answer moved the flow on: give it a new ID and secret
@@ -38,6 +41,9 @@ type execution struct {
 	endSession bool
 	records    []PolicyRecord
 	flashShown bool // this rendering consumed the flash: do not save it again
+	// explain, set only by Explain, hears each planning decision (b nil: the
+	// flow's own policies).
+	explain func(b *StageBinding, d Decision)
 }
 
 type flash struct {
@@ -76,6 +82,7 @@ func (e *Engine) Start(ctx context.Context, slug string, req *Request) (*Result,
 	if resp := e.plan(ctx, l, flow, exec, req); resp != nil {
 		res.Response = *resp
 		res.Records = exec.records
+		res.Next = exec.next()
 		return res, nil
 	}
 	return e.run(ctx, l, flow, exec, req, nil, nil, res)
@@ -189,6 +196,12 @@ func (e *Engine) load(ctx context.Context, handle string) (*loaded, *Flow, *exec
 
 func (x *execution) initialNext(next string) { x.Context = map[string]any{CtxNext: next} }
 
+// next is the validated next target the execution was started with.
+func (x *execution) next() string {
+	n, _ := x.Context[CtxNext].(string)
+	return n
+}
+
 // resetContext clears the plan context, keeping only what the flow was started with.
 func (x *execution) resetContext(req *Request) {
 	next, _ := x.Context[CtxNext].(string)
@@ -206,15 +219,13 @@ func (x *execution) resetContext(req *Request) {
 // plan builds the execution's stage list. It returns a terminal response when the
 // flow does not apply (authentication requirement or flow policies).
 func (e *Engine) plan(ctx context.Context, l *loaded, flow *Flow, exec *execution, req *Request) *Response {
-	switch {
-	case flow.Authentication == AuthRequireAuthenticated && req.User == nil:
-		return e.deniedAction(flow, exec, []string{"You need to sign in first."})
-	case flow.Authentication == AuthRequireUnauthenticated && req.User != nil:
-		return e.deniedAction(flow, exec, []string{"You are already signed in."})
+	if msg := unmetRequirement(flow, req); msg != "" {
+		return e.deniedAction(flow, exec, []string{msg})
 	}
 	in := PolicyInput(req, flow, nil, req.User, req.User != nil, exec.Context)
 	d := e.evaluate(ctx, l, flow.Slug, "flow "+flow.Slug, flow.Policies, flow.PolicyEngineMode, req.User, in)
 	exec.records = append(exec.records, d.Records...)
+	exec.heard(nil, d)
 	if d.Failed {
 		return unavailable()
 	}
@@ -230,6 +241,7 @@ func (e *Engine) plan(ctx context.Context, l *loaded, flow *Flow, exec *executio
 			in := PolicyInput(req, flow, st.def, req.User, req.User != nil, exec.Context)
 			d := e.evaluate(ctx, l, flow.Slug, "stage "+b.Stage, b.Policies, b.PolicyEngineMode, req.User, in)
 			exec.records = append(exec.records, d.Records...)
+			exec.heard(b, d)
 			if d.Failed {
 				return unavailable()
 			}
@@ -241,8 +253,27 @@ func (e *Engine) plan(ctx context.Context, l *loaded, flow *Flow, exec *executio
 		names = append(names, b.Stage)
 	}
 	exec.Context[CtxFlowPlan] = names
-	exec.Current, exec.Checked = 0, false
+	exec.Current, exec.Checked, exec.Shown = 0, false, nil
 	return nil
+}
+
+// unmetRequirement is why the flow's authentication requirement turns this
+// request away, or "" if it does not.
+func unmetRequirement(flow *Flow, req *Request) string {
+	switch {
+	case flow.Authentication == AuthRequireAuthenticated && req.User == nil:
+		return "You need to sign in first."
+	case flow.Authentication == AuthRequireUnauthenticated && req.User != nil:
+		return "You are already signed in."
+	}
+	return ""
+}
+
+// heard passes a planning decision to Explain when it is listening.
+func (x *execution) heard(b *StageBinding, d Decision) {
+	if x.explain != nil {
+		x.explain(b, d)
+	}
 }
 
 // unavailable is the generic denial that ends an execution whose policy failed.
@@ -288,11 +319,14 @@ func (e *Engine) run(ctx context.Context, l *loaded, flow *Flow, exec *execution
 		res.ExecutionID = ""
 		res.NewSession, res.EndSession = exec.newSession, exec.endSession
 		res.Records = exec.records
+		res.Next = exec.next()
 		return res, nil
 	}
 	for restarts := 0; ; {
 		if exec.Current >= len(exec.Plan) {
-			return finish(Response{Type: TypeRedirect, To: e.target(exec, req)})
+			to, fallback := e.target(exec, req)
+			res.DefaultTarget = fallback
+			return finish(Response{Type: TypeRedirect, To: to})
 		}
 		entry := exec.Plan[exec.Current]
 		b, st := lookupBinding(l, flow, entry)
@@ -300,7 +334,7 @@ func (e *Engine) run(ctx context.Context, l *loaded, flow *Flow, exec *execution
 			// The flow was changed under this execution.
 			return nil, ErrExpired
 		}
-		sc := e.stageContext(flow, st, exec, req)
+		sc := e.stageContext(l, flow, st, exec, req)
 		if !exec.Checked {
 			exec.Checked = true
 			if b.ReEvaluatePolicies && hasEnabled(b.Policies) {
@@ -311,9 +345,7 @@ func (e *Engine) run(ctx context.Context, l *loaded, flow *Flow, exec *execution
 				if user == nil {
 					user = req.User
 				}
-				authenticated := req.User != nil && user != nil && user.ID == req.User.ID
-				in := PolicyInput(req, flow, st.def, user, authenticated, exec.Context)
-				d := e.evaluate(ctx, l, flow.Slug, "stage "+b.Stage, b.Policies, b.PolicyEngineMode, user, in)
+				d := e.recheck(ctx, l, flow, b, st, user, req, exec.Context)
 				exec.records = append(exec.records, d.Records...)
 				if d.Failed {
 					// Skipping the stage could skip a deny: stop instead.
@@ -340,8 +372,12 @@ func (e *Engine) run(ctx context.Context, l *loaded, flow *Flow, exec *execution
 				errs, messages = f.Errors, append(messages, f.Messages...)
 				exec.Flash, exec.flashShown = nil, true
 			}
-			return e.challenge(ctx, flow, st, exec, ch, errs, messages, res)
+			return e.challenge(ctx, l, flow, st, exec, ch, errs, messages, res)
 		default:
+			// The flash belonged to the page being answered: whatever comes
+			// next (a retry, the next stage, a restarted flow) must not show
+			// its errors again.
+			exec.Flash = nil
 			var ans Answer
 			ans, result, err = checkAnswer(ch, answer)
 			answer = nil
@@ -373,7 +409,7 @@ func (e *Engine) run(ctx context.Context, l *loaded, flow *Flow, exec *execution
 				if err != nil {
 					return nil, fmt.Errorf("stage %s: %w", b.Stage, err)
 				}
-				return e.challenge(ctx, flow, st, exec, ch, result.Errors, result.Messages, res)
+				return e.challenge(ctx, l, flow, st, exec, ch, result.Errors, result.Messages, res)
 			case InvalidRestartWithContext:
 				exec.Current, exec.Checked = 0, false
 			default: // restart
@@ -395,7 +431,20 @@ func (e *Engine) run(ctx context.Context, l *loaded, flow *Flow, exec *execution
 	}
 }
 
-func (e *Engine) challenge(ctx context.Context, flow *Flow, st *loadedStage, exec *execution, ch *Challenge, errs map[string][]string, messages []string, res *Result) (*Result, error) {
+// recheck evaluates a re_evaluate_policies binding just before its stage runs,
+// for the flow's pending user (the signed-in user until one is identified).
+func (e *Engine) recheck(ctx context.Context, l *loaded, flow *Flow, b *StageBinding, st *loadedStage, user *User, req *Request, planCtx map[string]any) Decision {
+	authenticated := req.User != nil && user != nil && user.ID == req.User.ID
+	in := PolicyInput(req, flow, st.def, user, authenticated, planCtx)
+	return e.evaluate(ctx, l, flow.Slug, "stage "+b.Stage, b.Policies, b.PolicyEngineMode, user, in)
+}
+
+// challenge saves the execution and answers with the current stage's
+// challenge. errs and messages say why the last answer was refused (or the
+// flow restarted); pages show them as errors.
+func (e *Engine) challenge(ctx context.Context, l *loaded, flow *Flow, st *loadedStage, exec *execution, ch *Challenge, errs map[string][]string, messages []string, res *Result) (*Result, error) {
+	exec.markShown()
+	step, steps := exec.steps(l, flow)
 	oldID := ""
 	if exec.rotate {
 		oldID = exec.ID
@@ -426,12 +475,14 @@ func (e *Engine) challenge(ctx context.Context, flow *Flow, st *loadedStage, exe
 	res.Response = Response{
 		Type:     TypeChallenge,
 		Flow:     FlowInfo{Slug: flow.Slug, Title: flow.Title, Designation: string(flow.Designation)},
-		Stage:    StageInfo{Name: st.def.Name, Type: st.def.Type, Step: exec.Current + 1, Steps: len(exec.Plan)},
+		Stage:    StageInfo{Name: st.def.Name, Type: st.def.Type, Step: step, Steps: steps},
 		Fields:   ch.Fields,
 		Errors:   errs,
 		Messages: append(append([]string(nil), messages...), ch.Messages...),
 		Data:     ch.Data,
+		Refusals: len(messages),
 	}
+	res.Next = exec.next()
 	res.ExecutionID = exec.handle()
 	res.CSRFToken = exec.CSRF
 	res.NewSession, res.EndSession = exec.newSession, exec.endSession
@@ -479,20 +530,58 @@ func checkAnswer(ch *Challenge, answer map[string]any) (Answer, Outcome, error) 
 	return ans, Continue(), nil
 }
 
+// markShown records that the current stage shows the visitor a page.
+func (x *execution) markShown() {
+	for _, i := range x.Shown {
+		if i == x.Current {
+			return
+		}
+	}
+	x.Shown = append(x.Shown, x.Current)
+}
+
+// steps numbers the current page among the pages the visitor sees: Step counts
+// the stages before it that showed a page, Steps adds the planned stages after
+// it that will (see Interactive). Stages that need no input are not counted.
+func (x *execution) steps(l *loaded, flow *Flow) (step, steps int) {
+	step = 1
+	for _, i := range x.Shown {
+		if i < x.Current {
+			step++
+		}
+	}
+	steps = step
+	earlier := make([]Stage, 0, len(x.Plan))
+	for i, entry := range x.Plan {
+		_, st := lookupBinding(l, flow, entry)
+		if st == nil {
+			continue
+		}
+		if i > x.Current {
+			if in, ok := st.impl.(Interactive); !ok || in.Interactive(earlier) {
+				steps++
+			}
+		}
+		earlier = append(earlier, st.impl)
+	}
+	return step, steps
+}
+
 // target picks where a finished flow goes: context redirect, else next, else the
-// default target; every candidate passes the next validator.
-func (e *Engine) target(exec *execution, req *Request) string {
+// default target (then fallback is true); every candidate passes the next
+// validator.
+func (e *Engine) target(exec *execution, req *Request) (to string, fallback bool) {
 	for _, key := range []string{CtxRedirect, CtxNext} {
 		if v, _ := exec.Context[key].(string); v != "" {
 			if t, ok := e.opts.ValidateNext(v, req); ok {
-				return t
+				return t, false
 			}
 		}
 	}
-	return e.opts.DefaultTarget
+	return e.opts.DefaultTarget, true
 }
 
-func (e *Engine) stageContext(flow *Flow, st *loadedStage, exec *execution, req *Request) *StageContext {
+func (e *Engine) stageContext(l *loaded, flow *Flow, st *loadedStage, exec *execution, req *Request) *StageContext {
 	if exec.State == nil {
 		exec.State = map[string]map[string]any{}
 	}
@@ -512,6 +601,7 @@ func (e *Engine) stageContext(flow *Flow, st *loadedStage, exec *execution, req 
 		Clock:     e.opts.Clock,
 		Services:  e.opts.Services,
 		exec:      exec,
+		loaded:    l,
 		observer:  e.opts.Observer,
 	}
 }

@@ -168,6 +168,10 @@ type User struct {
 	Groups       []string       `json:"groups,omitempty"`
 	Attributes   map[string]any `json:"attributes,omitempty"`
 	CreatedAt    time.Time      `json:"created_at"`
+	// LastLogin is when the user last signed in (zero: never); written at each
+	// login by the user_login stage, best effort. (omitzero, not omitempty:
+	// omitempty never leaves out a struct such as time.Time.)
+	LastLogin time.Time `json:"last_login,omitzero"`
 }
 
 // InGroup reports whether the user is a member of group.

@@ -21,6 +21,10 @@ type Response struct {
 	Data     map[string]any
 	To       string
 	Message  string
+	// Refusals is how many of Messages, from the first, say why the last answer
+	// was refused (a lock, a cancelled attempt): pages show those as errors. It
+	// is not part of the JSON, where they are messages like any other.
+	Refusals int
 }
 
 // FlowInfo identifies the flow in a challenge.
@@ -92,6 +96,12 @@ type Result struct {
 	EndSession bool
 	// RejectedNext holds a next target the validator refused, for the log.
 	RejectedNext string
+	// Next is the validated next target the execution was started with ("" if
+	// none), for the links of pages that restart or end it.
+	Next string
+	// DefaultTarget says that a finished flow's redirect goes to the default
+	// target because there was neither a redirect nor a valid next.
+	DefaultTarget bool
 	// Records are the policy evaluations of this step.
 	Records []PolicyRecord
 }

@@ -166,6 +166,8 @@ flows:
 
 // Finding 5: an attacker who plants their execution in the victim's browser
 // cannot finish the flow the victim identified and typed a password into.
+// ("Stay signed in" is answered on the password page, so the last step is the
+// password: the handles are tried there.)
 func TestFlowFixation(t *testing.T) {
 	e := newEnv(t, boltStore, rememberFlow)
 	victim := e.addUser("victim", "secret")
@@ -183,24 +185,26 @@ func TestFlowFixation(t *testing.T) {
 	if _, err := e.engine.Resume(ctx, planted, req("")); !errors.Is(err, flowengine.ErrExpired) {
 		t.Fatalf("planted handle still continues the flow after identification: %v", err)
 	}
-	afterPW, err := e.engine.Answer(ctx, afterID.ExecutionID, req(""), map[string]any{"password": "secret"})
+	// A mistyped password: the retry moves the execution on too.
+	retry, err := e.engine.Answer(ctx, afterID.ExecutionID, req(""), map[string]any{"password": "typo"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantChallenge(t, afterPW, "user_login")
+	wantChallenge(t, retry, "password")
+	answer := map[string]any{"password": "secret", "remember_me": "true"}
 	for name, h := range map[string]string{
 		"planted":              planted,
 		"after identification": afterID.ExecutionID,
-		"id without secret":    strings.SplitN(afterPW.ExecutionID, ".", 2)[0],
-		"id with wrong secret": strings.SplitN(afterPW.ExecutionID, ".", 2)[0] + ".AAAA",
+		"id without secret":    strings.SplitN(retry.ExecutionID, ".", 2)[0],
+		"id with wrong secret": strings.SplitN(retry.ExecutionID, ".", 2)[0] + ".AAAA",
 	} {
-		res, err := e.engine.Answer(ctx, h, req(""), map[string]any{"remember_me": "true"})
+		res, err := e.engine.Answer(ctx, h, req(""), answer)
 		if !errors.Is(err, flowengine.ErrExpired) || (res != nil && res.NewSession != nil) {
 			t.Fatalf("%s handle: %v, session %v", name, err, res != nil && res.NewSession != nil)
 		}
 	}
-	done, err := e.engine.Answer(ctx, afterPW.ExecutionID, req(""), map[string]any{"remember_me": "true"})
-	if err != nil || done.NewSession == nil || done.NewSession.UserID != victim.ID {
+	done, err := e.engine.Answer(ctx, retry.ExecutionID, req(""), answer)
+	if err != nil || done.NewSession == nil || done.NewSession.UserID != victim.ID || !done.NewSession.Persistent {
 		t.Fatalf("the victim's own handle: %v %+v", err, done)
 	}
 }

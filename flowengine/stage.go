@@ -21,6 +21,18 @@ type Stage interface {
 	Submit(ctx context.Context, sc *StageContext, answer Answer) (Outcome, error)
 }
 
+// Interactive is an optional interface of a Stage that can tell, before it runs,
+// whether it will ask the visitor anything. A page's "Step N of M" (and the JSON
+// stage.step/steps) counts only the stages a visitor sees: those that showed a
+// page, and the planned ones still ahead that will. A stage type that does not
+// implement Interactive is counted. earlier are the stages planned before this
+// one in the same execution (a user_login whose "Stay signed in" was asked on an
+// earlier password page needs no page of its own). Planned stages may still be
+// skipped by their re-evaluated policies: the count is recomputed at every page.
+type Interactive interface {
+	Interactive(earlier []Stage) bool
+}
+
 // StageFactory decodes and checks a stage's config and returns the ready stage.
 // It runs when configuration loads, so a bad config fails the load.
 type StageFactory func(def StageDef) (Stage, error)
@@ -126,6 +138,9 @@ const (
 	CtxAuthMethods           = "auth_methods" // []string
 	CtxIsRestored            = "is_restored"
 	CtxFlowPlan              = "flow_plan"
+	// CtxRememberMe is the visitor's "Stay signed in" choice (bool), asked on the
+	// password page when a later user_login offers it.
+	CtxRememberMe = "remember_me"
 )
 
 // StageContext is what a stage sees while it runs: the plan context, the request,
@@ -145,6 +160,7 @@ type StageContext struct {
 	Services Services
 
 	exec     *execution
+	loaded   *loaded
 	observer Observer
 }
 
@@ -167,6 +183,27 @@ type Services struct {
 	Regulator Regulator
 	// BaseURL builds absolute links to a flow (email stage).
 	BaseURL string
+	// Hashes bounds password hashing (password stage); nil is unlimited.
+	Hashes *HashLimiter
+	// KeepHashes leaves stored password hashes as they are; by default a login
+	// moves a non-default hash to the default (benchmarks set it to measure the
+	// flow rather than argon2id).
+	KeepHashes bool
+}
+
+// Later returns the stages planned after this one in the execution, in order.
+// A later stage may still be skipped by its re-evaluated policies.
+func (sc *StageContext) Later() []Stage {
+	if sc.exec == nil || sc.loaded == nil {
+		return nil
+	}
+	var out []Stage
+	for _, entry := range sc.exec.Plan[min(sc.exec.Current+1, len(sc.exec.Plan)):] {
+		if _, st := lookupBinding(sc.loaded, sc.Flow, entry); st != nil {
+			out = append(out, st.impl)
+		}
+	}
+	return out
 }
 
 // PendingUser loads the user the flow acts on, or nil if none is chosen yet.

@@ -20,7 +20,8 @@ var htmlFiles embed.FS
 //go:embed static
 var staticFiles embed.FS
 
-// Static returns the embedded static assets (CSS), rooted at "static".
+// Static returns the embedded static assets (the stylesheet and the
+// show-password script), rooted at "static".
 func Static() fs.FS {
 	sub, _ := fs.Sub(staticFiles, "static")
 	return sub
@@ -50,6 +51,8 @@ type Field struct {
 	Checked      bool
 	Choices      []Choice
 	Errors       []string
+	// Reveal adds a show/hide control to a password field (it needs Page.Script).
+	Reveal bool
 }
 
 // Choice is one option of a choice field.
@@ -70,10 +73,16 @@ type Page struct {
 	CSRFToken  string
 	Fields     []Field
 	Messages   []string
-	Errors     []string // errors not tied to a field
+	Errors     []string // errors not tied to a field, and why an answer was refused
 	Data       map[string]any
 	Message    string // denied / status pages
 	Links      []Link
+	// User is who is signed in, on pages that say so (403).
+	User string
+	// Restart is a link that starts the flow over, keeping next ("not you?").
+	Restart string
+	// Script loads flowgate.js (the show-password control).
+	Script bool
 }
 
 // Link is a secondary action (sign up, forgot password, start over).
@@ -104,7 +113,7 @@ func New(overrideDir string) (*Pages, error) {
 			}
 		}
 	}
-	for _, required := range []string{"layout", "stage_generic", "denied", "notfound", "expired", "error", "unavailable", "forbidden"} {
+	for _, required := range []string{"layout", "stage_generic", "denied", "notfound", "expired", "error", "unavailable", "forbidden", "signed_out"} {
 		if t.Lookup(required) == nil {
 			return nil, fmt.Errorf("template %q is missing", required)
 		}

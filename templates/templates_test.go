@@ -2,6 +2,7 @@ package templates_test
 
 import (
 	"bytes"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -67,5 +68,101 @@ func TestOverrideFolder(t *testing.T) {
 	}
 	if _, err := templates.New(filepath.Join(dir, "missing")); err == nil {
 		t.Fatal("a missing override folder was accepted")
+	}
+}
+
+// Status pages: the heading is the tab title, the 403 says who is signed in.
+func TestStatusPages(t *testing.T) {
+	p, err := templates.New("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"denied", "forbidden", "notfound", "expired", "error", "unavailable", "signed_out"} {
+		t.Run(name, func(t *testing.T) {
+			var buf bytes.Buffer
+			pg := &templates.Page{Brand: templates.Brand{Name: "Acme"}, Title: "Heading " + name, Message: "why",
+				User: "alice", Links: []templates.Link{{URL: "/.flowgate/default/authentication/?next=%2Fx", Label: "Sign in"}}}
+			if err := p.Render(&buf, name, pg); err != nil {
+				t.Fatal(err)
+			}
+			out := buf.String()
+			for _, want := range []string{"<title>Heading " + name + " · Acme</title>", `<h1 id="page-title">Heading ` + name + `</h1>`,
+				`href="/.flowgate/default/authentication/?next=%2Fx"`} {
+				if !strings.Contains(out, want) {
+					t.Errorf("lacks %s:\n%s", want, out)
+				}
+			}
+			if name == "forbidden" && !strings.Contains(out, "signed in as <strong>alice</strong>") {
+				t.Errorf("403 does not say who is signed in:\n%s", out)
+			}
+		})
+	}
+}
+
+// A refused answer's message is an error (role=alert), a plain message is not.
+func TestRefusalIsAnError(t *testing.T) {
+	p, _ := templates.New("")
+	pg := page()
+	pg.Messages, pg.Errors = []string{"We sent you an email."}, []string{"Too many failed attempts. Try again later."}
+	var buf bytes.Buffer
+	if err := p.Render(&buf, "stage_generic", pg); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	if !strings.Contains(out, `<div class="errors" role="alert"><p>Too many failed attempts. Try again later.</p></div>`) ||
+		!strings.Contains(out, `<div class="messages" role="status"><p>We sent you an email.</p></div>`) {
+		t.Fatalf("messages and errors:\n%s", out)
+	}
+}
+
+// The password page: "not you?" restarts the flow; the show/hide control is a
+// script file, never inline script or handlers, and only when asked for.
+func TestPasswordPageNotYouAndReveal(t *testing.T) {
+	p, _ := templates.New("")
+	pg := page()
+	pg.Data = map[string]any{"user": "alice"}
+	pg.Restart = "/.flowgate/flows/x/?next=%2Fapp"
+	var buf bytes.Buffer
+	if err := p.Render(&buf, "stage_password", pg); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	if !strings.Contains(out, `Signing in as <strong>alice</strong> — <a href="/.flowgate/flows/x/?next=%2Fapp">not you?</a>`) {
+		t.Errorf("no \"not you?\" link:\n%s", out)
+	}
+	if strings.Contains(out, "<script") || strings.Contains(out, "data-reveal") {
+		t.Errorf("show/hide control without allow_show_password:\n%s", out)
+	}
+	pg.Fields[0].Reveal, pg.Script = true, true
+	buf.Reset()
+	if err := p.Render(&buf, "stage_password", pg); err != nil {
+		t.Fatal(err)
+	}
+	out = buf.String()
+	for _, want := range []string{`<script src="/.flowgate/static/flowgate.js" defer></script>`,
+		`<button type="button" class="reveal" data-reveal="f-password" aria-controls="f-password" aria-pressed="false" hidden>Show password</button>`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("lacks %s:\n%s", want, out)
+		}
+	}
+	if strings.Count(out, "<script") != 1 || strings.Contains(out, " onclick") {
+		t.Error("inline script or handler")
+	}
+	js, err := fs.ReadFile(templates.Static(), "flowgate.js")
+	if err != nil || !strings.Contains(string(js), "data-reveal") {
+		t.Fatalf("flowgate.js: %v", err)
+	}
+}
+
+// The 503 page speaks of the service, not of signing in: a signed-in user
+// sees it too when the store is down.
+func TestUnavailableSaysService(t *testing.T) {
+	p, _ := templates.New("")
+	var buf bytes.Buffer
+	if err := p.Render(&buf, "unavailable", &templates.Page{Title: "Service unavailable"}); err != nil {
+		t.Fatal(err)
+	}
+	if out := buf.String(); !strings.Contains(out, "This service is unavailable right now.") || strings.Contains(strings.ToLower(out), "sign-in") {
+		t.Fatalf("503 page:\n%s", out)
 	}
 }

@@ -42,7 +42,7 @@ func TestHTMLFormFlowWithCSRF(t *testing.T) {
 		t.Fatalf("identification POST: %d %s", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	resp, body := g.do("GET", htmlFlow, "")
-	if !strings.Contains(body, `autocomplete="current-password"`) || !strings.Contains(body, "Step 2 of 3") {
+	if !strings.Contains(body, `autocomplete="current-password"`) || !strings.Contains(body, "Step 2 of 2") {
 		t.Fatalf("password page:\n%s", body)
 	}
 	// Every answer moves the execution to a new ID, secret and CSRF token: the

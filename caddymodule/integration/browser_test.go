@@ -103,7 +103,17 @@ func TestBrowserLoginLogout(t *testing.T) {
 	do(chromedp.Navigate(base+"/.flowgate/logout"), chromedp.Navigate(base+"/dashboard"),
 		chromedp.WaitVisible(`#f-uid_field`), shot("5-after-logout"))
 	afterLogout := location()
-	if step != "Step 1 of 3" {
+	// The show/hide control of a password stage with allow_show_password
+	// (the README's example flow): a script file under the CSP.
+	importReadmeBlueprint(t)
+	do(chromedp.Navigate(base+"/.flowgate/flows/staff-login/"), chromedp.WaitVisible(`#f-uid_field`),
+		chromedp.SendKeys(`#f-uid_field`, "alice"), chromedp.Click(`button[type=submit]`),
+		chromedp.WaitVisible(`button.reveal`), chromedp.SendKeys(`#f-password`, "pw-alice"),
+		chromedp.Click(`button.reveal`), shot("6-password-shown"))
+	if typ, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("f-password").type`)); err != nil || typ != "text" {
+		t.Errorf("after clicking show, the password input's type is %q (%v), want text", typ, err)
+	}
+	if step != "Step 1 of 2" {
 		t.Errorf("step indicator %q", step)
 	}
 	if loc != base+"/dashboard?tab=1" || !strings.Contains(upstreamBody, `"Remote-User":["alice"]`) {
@@ -112,7 +122,7 @@ func TestBrowserLoginLogout(t *testing.T) {
 	if !strings.Contains(afterLogout, "/.flowgate/flows/default-authentication/") {
 		t.Fatalf("after logout the protected page did not ask to sign in: %s", afterLogout)
 	}
-	for _, n := range []string{"1-identification", "2-password", "3-wrong-password", "4-protected-page", "5-after-logout"} {
+	for _, n := range []string{"1-identification", "2-password", "3-wrong-password", "4-protected-page", "5-after-logout", "6-password-shown"} {
 		if st, err := os.Stat(filepath.Join(shots, n+".png")); err != nil || st.Size() < 1000 {
 			t.Errorf("screenshot %s missing", n)
 		}

@@ -224,7 +224,7 @@ func TestStaticAssetsAndPageHeaders(t *testing.T) {
 		h.Get("Referrer-Policy") != "same-origin" {
 		t.Fatalf("flow page headers: %d %v", resp.StatusCode, h)
 	}
-	for _, want := range []string{`autocomplete="username"`, `<label for="f-uid_field">`, `name="csrf_token"`, "Step 1 of 3", "Sign in"} {
+	for _, want := range []string{`autocomplete="username"`, `<label for="f-uid_field">`, `name="csrf_token"`, "Step 1 of 2", "Sign in"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("page lacks %s", want)
 		}

@@ -34,3 +34,9 @@ func (deny) Challenge(context.Context, *flowengine.StageContext) (*flowengine.Ch
 func (d deny) Submit(context.Context, *flowengine.StageContext, flowengine.Answer) (flowengine.Outcome, error) {
 	return flowengine.Deny(d.message), nil
 }
+
+// Interactive: a denial ends the flow on the denied page, not a step.
+func (deny) Interactive([]flowengine.Stage) bool { return false }
+
+// Interface guard: the executor counts steps through Interactive.
+var _ flowengine.Interactive = deny{}

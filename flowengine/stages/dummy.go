@@ -36,3 +36,10 @@ func (d dummy) Submit(context.Context, *flowengine.StageContext, flowengine.Answ
 	}
 	return flowengine.Continue(), nil
 }
+
+// Interactive: the dummy stage shows its page (a Continue button), so it counts
+// as a step.
+func (dummy) Interactive([]flowengine.Stage) bool { return true }
+
+// Interface guard: the executor counts steps through Interactive.
+var _ flowengine.Interactive = dummy{}

@@ -45,23 +45,51 @@ func newPassword(def flowengine.StageDef) (flowengine.Stage, error) {
 }
 
 func (s *password) Challenge(ctx context.Context, sc *flowengine.StageContext) (*flowengine.Challenge, error) {
+	fields := []flowengine.Field{{
+		Key: "password", Type: flowengine.FieldPassword, Label: "Password", Required: true,
+		Autocomplete: "current-password",
+	}}
+	if rememberMeAhead(sc) {
+		// Asked here rather than on a page of its own after the password.
+		fields = append(fields, rememberMeField())
+	}
 	return &flowengine.Challenge{
-		Fields: []flowengine.Field{{
-			Key: "password", Type: flowengine.FieldPassword, Label: "Password", Required: true,
-			Autocomplete: "current-password",
-		}},
+		Fields: fields,
 		// What the user typed at identification, so they see who they sign in as;
 		// it reveals nothing they did not enter themselves.
 		Data: map[string]any{"allow_show_password": s.cfg.AllowShowPassword, "user": identifierOf(sc)},
 	}, nil
 }
 
+// rememberMeAhead reports whether a user_login planned after this stage offers
+// "Stay signed in": the password page then asks it, and user_login reads the
+// answer from the plan context.
+func rememberMeAhead(sc *flowengine.StageContext) bool {
+	for _, st := range sc.Later() {
+		if l, ok := st.(*userLogin); ok && l.remember > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 func (s *password) Submit(ctx context.Context, sc *flowengine.StageContext, a flowengine.Answer) (flowengine.Outcome, error) {
+	identifier, _ := sc.Context[flowengine.CtxPendingUserIdentifier].(string)
+	// A flood of guesses must not take every core and gigabytes of memory:
+	// hashing has a bounded number of slots and a short queue. The slot is taken
+	// first, before the user is even loaded, so a busy answer comes as fast for
+	// a known name as for an unknown one, and before the attempt is reserved, so
+	// a busy attempt counts against no one and changes nothing.
+	release, err := sc.Services.Hashes.Acquire(ctx)
+	if err != nil {
+		sc.Report(busyAttempt(sc, identifier))
+		return flowengine.Outcome{}, err
+	}
+	defer release()
 	user, err := sc.PendingUser(ctx)
 	if err != nil && !errors.Is(err, flowengine.ErrNotFound) {
 		return flowengine.Outcome{}, err
 	}
-	identifier, _ := sc.Context[flowengine.CtxPendingUserIdentifier].(string)
 	// One counter per account whatever alias was typed, reserved before hashing
 	// so that parallel guesses cannot all pass the lock check first.
 	key := flowengine.RegulationKey(user, identifier)
@@ -72,6 +100,7 @@ func (s *password) Submit(ctx context.Context, sc *flowengine.StageContext, a fl
 			return flowengine.Outcome{}, fmt.Errorf("checking login throttle: %w", err)
 		}
 		if !allowed {
+			release()
 			sc.Report(attempt(user, identifier, "locked"))
 			// Same message for known and unknown users, and the right password is refused too.
 			return flowengine.Invalid(nil, "Too many failed attempts. Try again later."), nil
@@ -95,12 +124,15 @@ func (s *password) Submit(ctx context.Context, sc *flowengine.StageContext, a fl
 			}
 		}
 		delete(sc.State, stateFailures)
+		if rememberMeAhead(sc) {
+			sc.Context[flowengine.CtxRememberMe] = a.Bool("remember_me")
+		}
 		sc.AddAuthMethod("password")
 		sc.Report(attempt(user, identifier, "success"))
-		if flowengine.NeedsRehash(user.PasswordHash) {
+		if !sc.Services.KeepHashes && flowengine.NeedsRehash(user.PasswordHash) {
 			// Move the account to the default hash, so that it no longer costs
 			// more (or less) to try than an unknown name; best effort, the
-			// login does not depend on it.
+			// login does not depend on it. Still in the hashing slot.
 			if h, err := flowengine.HashPassword(a["password"]); err == nil {
 				upgraded := *user // the store may share its copy: never change it
 				upgraded.PasswordHash = h
@@ -109,6 +141,7 @@ func (s *password) Submit(ctx context.Context, sc *flowengine.StageContext, a fl
 		}
 		return flowengine.Continue(), nil
 	}
+	release() // nothing more to hash: free the slot before the store writes
 	if reg != nil {
 		if err := reg.Failed(ctx, key, sc.Request.ClientIP); err != nil {
 			return flowengine.Outcome{}, fmt.Errorf("recording failed login: %w", err)
@@ -135,6 +168,15 @@ func attempt(u *flowengine.User, typed, result string) flowengine.Event {
 		}
 		ev.Username = typed
 	}
+	return ev
+}
+
+// busyAttempt describes an attempt refused before it was heard. It names the
+// account only by what the execution already holds (no store lookup, which
+// would make the answer slower for a known name than for an unknown one).
+func busyAttempt(sc *flowengine.StageContext, typed string) flowengine.Event {
+	ev := attempt(nil, typed, "busy")
+	ev.UserID, _ = sc.Context[flowengine.CtxPendingUser].(string)
 	return ev
 }
 

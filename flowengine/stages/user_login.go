@@ -61,13 +61,35 @@ func newUserLogin(def flowengine.StageDef) (flowengine.Stage, error) {
 	return s, nil
 }
 
+// Challenge asks "Stay signed in" only when remember_me_offset is set and no
+// earlier password page has asked it already (the answer is then in the plan
+// context); otherwise the stage needs no page.
 func (s *userLogin) Challenge(ctx context.Context, sc *flowengine.StageContext) (*flowengine.Challenge, error) {
 	if s.remember <= 0 {
 		return nil, nil
 	}
-	return &flowengine.Challenge{Fields: []flowengine.Field{{
-		Key: "remember_me", Type: flowengine.FieldCheckbox, Label: "Stay signed in",
-	}}}, nil
+	if _, asked := sc.Context[flowengine.CtxRememberMe].(bool); asked {
+		return nil, nil
+	}
+	return &flowengine.Challenge{Fields: []flowengine.Field{rememberMeField()}}, nil
+}
+
+// Interactive: a page only for "Stay signed in", and none when a password page
+// planned earlier asks it.
+func (s *userLogin) Interactive(earlier []flowengine.Stage) bool {
+	if s.remember <= 0 {
+		return false
+	}
+	for _, st := range earlier {
+		if _, ok := st.(*password); ok {
+			return false
+		}
+	}
+	return true
+}
+
+func rememberMeField() flowengine.Field {
+	return flowengine.Field{Key: "remember_me", Type: flowengine.FieldCheckbox, Label: "Stay signed in"}
 }
 
 func (s *userLogin) Submit(ctx context.Context, sc *flowengine.StageContext, a flowengine.Answer) (flowengine.Outcome, error) {
@@ -80,7 +102,8 @@ func (s *userLogin) Submit(ctx context.Context, sc *flowengine.StageContext, a f
 	}
 	now := sc.Clock.Now()
 	duration, persistent := s.duration, s.persistent
-	if s.remember > 0 && a.Bool("remember_me") {
+	remember, _ := sc.Context[flowengine.CtxRememberMe].(bool)
+	if s.remember > 0 && (remember || a.Bool("remember_me")) {
 		duration, persistent = duration+s.remember, true
 	}
 	// A fresh random ID at every login: a session ID planted before login is useless.
@@ -114,3 +137,6 @@ func (s *userLogin) Submit(ctx context.Context, sc *flowengine.StageContext, a f
 	sc.Report(flowengine.Event{Kind: flowengine.EventLoginSucceeded, UserID: user.ID, Username: user.Username, Result: "success"})
 	return flowengine.Continue(), nil
 }
+
+// Interface guard: the executor counts steps through Interactive.
+var _ flowengine.Interactive = (*userLogin)(nil)

@@ -40,3 +40,9 @@ func (userLogout) Submit(ctx context.Context, sc *flowengine.StageContext, _ flo
 	sc.EndSession()
 	return flowengine.Continue(), nil
 }
+
+// Interactive: signing out needs no page.
+func (userLogout) Interactive([]flowengine.Stage) bool { return false }
+
+// Interface guard: the executor counts steps through Interactive.
+var _ flowengine.Interactive = userLogout{}
