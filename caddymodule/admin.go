@@ -2,12 +2,15 @@ package caddymodule
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -24,8 +27,8 @@ func init() {
 }
 
 // AdminAPI serves flowgate's operations on Caddy's admin endpoint under /flowgate/:
-// flows (list, export, import) and users (list, add, password, delete, sessions,
-// revoke, unlock). It acts on the running flowgate app.
+// flows (list, export, import, delete) and users (list, add, change, password,
+// delete, sessions, revoke one or all, unlock). It acts on the running flowgate app.
 type AdminAPI struct{}
 
 // CaddyModule returns the Caddy module information.
@@ -60,7 +63,7 @@ func serveAdmin(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	switch {
 	case len(parts) == 1 && parts[0] == "flows" && r.Method == http.MethodGet:
-		return adminListFlows(w, app)
+		return adminListFlows(ctx, w, app)
 	case len(parts) == 3 && parts[0] == "flows" && parts[2] == "export" && r.Method == http.MethodGet:
 		format := blueprint.Format(r.URL.Query().Get("format"))
 		out, err := blueprint.Export(app.engine.Config(), format, parts[1])
@@ -79,6 +82,8 @@ func serveAdmin(w http.ResponseWriter, r *http.Request) error {
 		return err
 	case len(parts) == 2 && parts[0] == "flows" && r.Method == http.MethodDelete:
 		return adminDeleteFlow(ctx, w, app, parts[1])
+	case len(parts) == 1 && parts[0] == "config" && r.Method == http.MethodGet:
+		return adminConfig(w, r, app)
 	case len(parts) == 1 && parts[0] == "import" && r.Method == http.MethodPost:
 		return adminImport(ctx, w, r, app)
 	case len(parts) == 1 && parts[0] == "explain" && r.Method == http.MethodPost:
@@ -89,7 +94,12 @@ func serveAdmin(w http.ResponseWriter, r *http.Request) error {
 	return apiErr(http.StatusNotFound, "no such flowgate admin endpoint: %s %s", r.Method, r.URL.Path)
 }
 
-func adminListFlows(w http.ResponseWriter, app *App) error {
+// adminListFlows lists the live flows. selected marks, per designation, the
+// flow that /.flowgate/default/<designation>/ chooses for an anonymous visitor
+// asking for GET / (flow policies that look at the request — its IP, host or
+// headers — may choose another for a real one: explain shows why); builtin
+// marks the embedded default flows.
+func adminListFlows(ctx context.Context, w http.ResponseWriter, app *App) error {
 	type item struct {
 		Slug        string `json:"slug"`
 		Name        string `json:"name"`
@@ -97,12 +107,33 @@ func adminListFlows(w http.ResponseWriter, app *App) error {
 		Designation string `json:"designation"`
 		Order       int    `json:"order"`
 		Stages      int    `json:"stages"`
+		BuiltIn     bool   `json:"builtin"`
+		Selected    bool   `json:"selected"`
 	}
+	selected := selectedFlows(ctx, app.engine)
 	var out []item
 	for _, f := range app.engine.Config().Flows {
-		out = append(out, item{f.Slug, f.Name, f.Title, string(f.Designation), f.Order, len(f.Stages)})
+		out = append(out, item{f.Slug, f.Name, f.Title, string(f.Designation), f.Order, len(f.Stages),
+			f.BuiltIn, selected[f.Designation] == f.Slug})
 	}
 	return writeJSON(w, http.StatusOK, out)
+}
+
+// selectedFlows returns, per designation, the slug of the flow that selection
+// by designation (Engine.FindFlow's) picks for an anonymous request for GET /
+// with no session or user; a designation with no applicable flow, or whose
+// selection stops on a failing policy, has none. It asks through Explain,
+// which runs that same selection without reporting anything: listing flows
+// must not count policy evaluations in the metrics or write audit entries.
+func selectedFlows(ctx context.Context, engine *flowengine.Engine) map[flowengine.Designation]string {
+	out := map[flowengine.Designation]string{}
+	for _, d := range flowengine.Designations {
+		x, err := engine.Explain(ctx, flowengine.ExplainQuery{Designation: string(d)})
+		if err == nil && x.Selection != nil && x.Selection.Chosen != "" {
+			out[d] = x.Selection.Chosen
+		}
+	}
+	return out
 }
 
 // adminDeleteFlow removes one flow (404 if there is none). Its stages and
@@ -155,7 +186,7 @@ func adminImport(ctx context.Context, w http.ResponseWriter, r *http.Request, ap
 		"stages": len(bp.Config.Stages), "policies": len(bp.Config.Policies), "users": len(bp.Users)})
 }
 
-// userView is a user without secrets.
+// userView is a user without secrets, as every user route answers it.
 type userView struct {
 	ID       string    `json:"id"`
 	Username string    `json:"username"`
@@ -164,10 +195,81 @@ type userView struct {
 	IsActive bool      `json:"is_active"`
 	Groups   []string  `json:"groups,omitempty"`
 	Created  time.Time `json:"created_at"`
+	// Locked: brute-force regulation refuses the account's sign-ins now
+	// (POST …/unlock lifts it).
+	Locked bool `json:"locked"`
+	// LastLogin is the last sign-in (to the minute); absent if never.
+	LastLogin time.Time `json:"last_login,omitzero"`
 }
 
-func viewUser(u *flowengine.User) userView {
-	return userView{u.ID, u.Username, u.Email, u.Name, u.IsActive, u.Groups, u.CreatedAt}
+// viewUser is u's view, with its lock state read from the regulation counters.
+func (a *App) viewUser(ctx context.Context, u *flowengine.User) (userView, error) {
+	locked, err := a.regulator.LockedUser(ctx, u)
+	if err != nil {
+		return userView{}, apiErr(http.StatusServiceUnavailable, "reading lock of %q: %v", u.Username, err)
+	}
+	return userView{u.ID, u.Username, u.Email, u.Name, u.IsActive, u.Groups, u.CreatedAt, locked, u.LastLogin}, nil
+}
+
+// writeUser answers with u's view.
+func (a *App) writeUser(ctx context.Context, w http.ResponseWriter, status int, u *flowengine.User) error {
+	v, err := a.viewUser(ctx, u)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, status, v)
+}
+
+// userPatch is the body of PATCH /flowgate/users/{name}: only the keys given
+// change (null is the same as leaving a key out); other keys are refused.
+type userPatch struct {
+	Email    *string   `json:"email"`
+	Name     *string   `json:"name"`
+	Groups   *[]string `json:"groups"`
+	IsActive *bool     `json:"is_active"`
+}
+
+// apply changes u (a copy of the stored user) and returns the names of the
+// fields whose value changed.
+func (p userPatch) apply(u *flowengine.User) ([]string, error) {
+	var changed []string
+	if p.Email != nil {
+		email := strings.TrimSpace(*p.Email)
+		if err := flowengine.CheckEmail(email); err != nil {
+			return nil, err
+		}
+		if email != u.Email {
+			u.Email = email
+			changed = append(changed, "email")
+		}
+	}
+	if p.Name != nil && *p.Name != u.Name {
+		u.Name = *p.Name
+		changed = append(changed, "name")
+	}
+	if p.Groups != nil && !slices.Equal(*p.Groups, u.Groups) {
+		u.Groups = append([]string{}, *p.Groups...)
+		changed = append(changed, "groups")
+	}
+	if p.IsActive != nil && *p.IsActive != u.IsActive {
+		u.IsActive = *p.IsActive
+		changed = append(changed, "is_active")
+	}
+	return changed, nil
+}
+
+// sessionHandle names a session for operators (list, revoke one) without
+// giving its ID away: session IDs are bearer secrets, so the handle is the
+// first 16 hex characters (64 bits) of SHA-256 over a fixed label and the ID.
+// The ID is 256 random bits, so the handle can neither be reversed nor guessed
+// back, and it is no credential: it works only through this admin API, which
+// can revoke any session anyway. No key is needed for that; the label keeps
+// the handle from equalling any other hash of the ID. Being derived from the
+// ID alone, a handle is stable across restarts and the same on every replica
+// sharing a store, so a list on one and a revoke on another agree.
+func sessionHandle(id string) string {
+	sum := sha256.Sum256([]byte("flowgate session handle\x00" + id))
+	return hex.EncodeToString(sum[:8])
 }
 
 type userRequest struct {
@@ -197,7 +299,11 @@ func adminUsers(ctx context.Context, w http.ResponseWriter, r *http.Request, app
 		}
 		out := make([]userView, 0, len(users))
 		for _, u := range users {
-			out = append(out, viewUser(u))
+			v, err := app.viewUser(ctx, u)
+			if err != nil {
+				return err
+			}
+			out = append(out, v)
 		}
 		return writeJSON(w, http.StatusOK, out)
 	case len(rest) == 0 && r.Method == http.MethodPost:
@@ -230,7 +336,7 @@ func adminUsers(ctx context.Context, w http.ResponseWriter, r *http.Request, app
 			return apiErr(http.StatusServiceUnavailable, "creating user: %v", err)
 		}
 		app.audit(auditUserCreated, viaAdmin, zap.String("user", u.Username), zap.String("user_id", u.ID))
-		return writeJSON(w, http.StatusCreated, viewUser(u))
+		return app.writeUser(ctx, w, http.StatusCreated, u)
 	}
 	if len(rest) == 0 {
 		return apiErr(http.StatusMethodNotAllowed, "method not allowed")
@@ -244,7 +350,9 @@ func adminUsers(ctx context.Context, w http.ResponseWriter, r *http.Request, app
 	}
 	switch {
 	case len(rest) == 1 && r.Method == http.MethodGet:
-		return writeJSON(w, http.StatusOK, viewUser(u))
+		return app.writeUser(ctx, w, http.StatusOK, u)
+	case len(rest) == 1 && r.Method == http.MethodPatch:
+		return adminPatchUser(ctx, w, r, app, u)
 	case len(rest) == 1 && r.Method == http.MethodDelete:
 		if err := st.DeleteUser(ctx, u.ID); err != nil {
 			return apiErr(http.StatusServiceUnavailable, "deleting user: %v", err)
@@ -277,6 +385,7 @@ func adminUsers(ctx context.Context, w http.ResponseWriter, r *http.Request, app
 			return apiErr(http.StatusServiceUnavailable, "listing sessions: %v", err)
 		}
 		type view struct {
+			Handle    string    `json:"handle"`
 			Created   time.Time `json:"created_at"`
 			LastSeen  time.Time `json:"last_seen"`
 			Expires   time.Time `json:"expires_at"`
@@ -286,8 +395,8 @@ func adminUsers(ctx context.Context, w http.ResponseWriter, r *http.Request, app
 		}
 		out := []view{}
 		for _, s := range list {
-			// Session IDs are bearer secrets: never shown.
-			out = append(out, view{s.CreatedAt, s.LastSeen, s.ExpiresAt, s.ClientIP, s.UserAgent, s.AuthMethods})
+			// Session IDs are bearer secrets: never shown, only their handle.
+			out = append(out, view{sessionHandle(s.ID), s.CreatedAt, s.LastSeen, s.ExpiresAt, s.ClientIP, s.UserAgent, s.AuthMethods})
 		}
 		sort.Slice(out, func(i, j int) bool { return out[i].Created.Before(out[j].Created) })
 		return writeJSON(w, http.StatusOK, out)
@@ -303,8 +412,62 @@ func adminUsers(ctx context.Context, w http.ResponseWriter, r *http.Request, app
 		}
 		app.audit(auditSessionRevoked, viaAdmin, zap.String("user", u.Username), zap.String("user_id", u.ID), zap.String("sessions", "all"))
 		return writeJSON(w, http.StatusOK, map[string]string{"revoked": u.Username})
+	case len(rest) == 3 && rest[1] == "sessions" && r.Method == http.MethodDelete:
+		return adminRevokeSession(ctx, w, app, u, rest[2])
 	}
 	return apiErr(http.StatusNotFound, "no such flowgate admin endpoint: %s %s", r.Method, r.URL.Path)
+}
+
+// adminPatchUser changes the fields a PATCH body names and answers the user's
+// view. Deactivating ends the user's sessions: every store's UpdateUser deletes
+// them in the same write when is_active goes from true to false.
+func adminPatchUser(ctx context.Context, w http.ResponseWriter, r *http.Request, app *App, u *flowengine.User) error {
+	var in userPatch
+	if err := decodeAdminJSON(w, r, &in); err != nil {
+		return err
+	}
+	m := *u // the store may share its copy: never change it
+	changed, err := in.apply(&m)
+	if err != nil {
+		return apiErr(http.StatusBadRequest, "%v", err)
+	}
+	if len(changed) == 0 {
+		return app.writeUser(ctx, w, http.StatusOK, u)
+	}
+	switch err := app.store.UpdateUser(ctx, &m); {
+	case errors.Is(err, flowengine.ErrConflict):
+		return apiErr(http.StatusConflict, "%v", err)
+	case errors.Is(err, flowengine.ErrNotFound):
+		return apiErr(http.StatusNotFound, "no user %q", u.Username)
+	case err != nil:
+		return apiErr(http.StatusServiceUnavailable, "updating user: %v", err)
+	}
+	fields := []zap.Field{viaAdmin, zap.String("user", m.Username), zap.String("user_id", m.ID), zap.Strings("fields", changed)}
+	if u.IsActive && !m.IsActive {
+		fields = append(fields, zap.Bool("sessions_ended", true))
+	}
+	app.audit(auditUserChanged, fields...)
+	return app.writeUser(ctx, w, http.StatusOK, &m)
+}
+
+// adminRevokeSession ends the one session of u whose handle is given; 404 if
+// u has none with that handle.
+func adminRevokeSession(ctx context.Context, w http.ResponseWriter, app *App, u *flowengine.User, handle string) error {
+	list, err := app.store.ListUserSessions(ctx, u.ID)
+	if err != nil {
+		return apiErr(http.StatusServiceUnavailable, "listing sessions: %v", err)
+	}
+	for _, s := range list {
+		if sessionHandle(s.ID) != handle {
+			continue
+		}
+		if err := app.store.DeleteSession(ctx, s.ID); err != nil && !errors.Is(err, flowengine.ErrNotFound) {
+			return apiErr(http.StatusServiceUnavailable, "revoking session: %v", err)
+		}
+		app.audit(auditSessionRevoked, viaAdmin, zap.String("user", u.Username), zap.String("user_id", u.ID), zap.String("sessions", handle))
+		return writeJSON(w, http.StatusOK, map[string]string{"revoked": u.Username, "session": handle})
+	}
+	return apiErr(http.StatusNotFound, "user %q has no session %q", u.Username, handle)
 }
 
 // adminPathSegments splits the request path after /flowgate/ on "/" and then

@@ -63,6 +63,11 @@ type App struct {
 	// flood of login attempts cannot take the gateway's memory and cores
 	// (default: as many at once as Go uses cores, 4 times that waiting, 2s wait).
 	PasswordHashing *PasswordHashingConfig `json:"password_hashing,omitempty"`
+	// BlueprintsDigest is set by the Caddyfile adapter: the SHA-256 (hex) of the
+	// blueprint files' names and contents. flowgate does not read it; it is
+	// there so that an edited blueprint makes a different config, which
+	// `caddy reload` then applies without --force.
+	BlueprintsDigest string `json:"blueprints_digest,omitempty"`
 
 	engine    *flowengine.Engine
 	raw       flowengine.Store // the backend itself, without the cache
@@ -138,8 +143,8 @@ type Branding struct {
 // MaxWait, is answered 429 with Retry-After at once and counts as nothing: no
 // failure, no regulation count.
 type PasswordHashingConfig struct {
-	// Concurrency is how many passwords are hashed at once (default: GOMAXPROCS,
-	// the number of cores Go uses).
+	// Concurrency is how many passwords are hashed at once (default: one less
+	// than the cores Go uses, at least 1, so a flood leaves a core for proxying).
 	Concurrency int `json:"concurrency,omitempty"`
 	// Queue is how many attempts may wait for a free slot (default 4 × concurrency).
 	Queue int `json:"queue,omitempty"`
@@ -426,8 +431,13 @@ func (a *App) installBuiltIns(ctx context.Context) error {
 	return a.engine.Apply(ctx, flowengine.Change{Config: add})
 }
 
-// Validate checks settings that Provision does not already refuse.
+// Validate checks settings that Provision does not already refuse, and what
+// would otherwise fail only at run time: the cookie name, and template
+// overrides (every page rendered with sample data).
 func (a *App) Validate() error {
+	if err := checkCookieName(a.Cookie.Name); err != nil {
+		return err
+	}
 	if a.SMTP != nil {
 		switch a.SMTP.TLS {
 		case "", "none", "starttls", "tls":
@@ -443,7 +453,7 @@ func (a *App) Validate() error {
 			return fmt.Errorf("trusted_redirect_hosts: %q must be a host name or *.domain", h)
 		}
 	}
-	return nil
+	return a.checkTemplates()
 }
 
 // Start makes the app reachable from the admin API.

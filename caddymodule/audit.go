@@ -28,6 +28,7 @@ const (
 	auditPasswordChanged      = "password_changed"
 	auditUserCreated          = "user_created"
 	auditUserDeleted          = "user_deleted"
+	auditUserChanged          = "user_changed" // with the changed field names, never their values
 	auditAuthorizationDenied  = "authorization_denied"
 	auditConfigImported       = "config_imported"
 	auditFlowDeleted          = "flow_deleted"

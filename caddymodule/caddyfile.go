@@ -1,6 +1,14 @@
 package caddymodule
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -102,6 +110,12 @@ func parseGlobal(d *caddyfile.Dispenser, _ any) (any, error) {
 					return nil, d.ArgErr()
 				}
 				app.Blueprints = append(app.Blueprints, args...)
+				// Over every blueprints line so far: the last one covers them all.
+				digest, err := blueprintsDigest(app.Blueprints)
+				if err != nil {
+					return nil, d.Errf("blueprints: %v", err)
+				}
+				app.BlueprintsDigest = digest
 			case "cookie":
 				if d.NextArg() {
 					return nil, d.ArgErr()
@@ -109,6 +123,9 @@ func parseGlobal(d *caddyfile.Dispenser, _ any) (any, error) {
 				err := eachOption(d, func(key, v string) error {
 					switch key {
 					case "name":
+						if err := checkCookieName(v); err != nil {
+							return d.Errf("%v", err)
+						}
 						app.Cookie.Name = v
 					case "domain":
 						app.Cookie.Domain = v
@@ -191,6 +208,64 @@ func parseGlobal(d *caddyfile.Dispenser, _ any) (any, error) {
 		}
 	}
 	return httpcaddyfile.App{Name: "flowgate", Value: caddyconfig.JSON(app, nil)}, nil
+}
+
+// blueprintsDigest is the SHA-256 (hex) of the blueprint files named by paths,
+// directories expanded as blueprint.ReadPaths does (*.yaml, *.yml, *.json,
+// sorted): each file's name, size and content. The adapted config carries it,
+// so that editing a blueprint changes the JSON and `caddy reload` applies it
+// (Caddy skips a reload whose JSON is unchanged). A path that does not exist
+// here is recorded as missing rather than refused, so a Caddyfile can be
+// adapted away from the machine it runs on (loading it there reports the
+// missing file); one that exists but cannot be read is an error.
+func blueprintsDigest(paths []string) (string, error) {
+	h := sha256.New()
+	add := func(file string) error {
+		f, err := os.Open(file)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		st, err := f.Stat()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(h, "file\x00%s\x00%d\x00", file, st.Size())
+		if _, err := io.Copy(h, f); err != nil {
+			return fmt.Errorf("reading %s: %w", file, err)
+		}
+		return nil
+	}
+	for _, p := range paths {
+		st, err := os.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			fmt.Fprintf(h, "missing\x00%s\x00", p)
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		if !st.IsDir() {
+			if err := add(p); err != nil {
+				return "", err
+			}
+			continue
+		}
+		entries, err := os.ReadDir(p) // sorted by name
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(h, "dir\x00%s\x00", p)
+		for _, e := range entries {
+			ext := strings.ToLower(filepath.Ext(e.Name()))
+			if !e.IsDir() && (ext == ".yaml" || ext == ".yml" || ext == ".json") {
+				if err := add(filepath.Join(p, e.Name())); err != nil {
+					return "", err
+				}
+			}
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 func parseRedisBlock(d *caddyfile.Dispenser, s *StorageConfig) error {

@@ -1,13 +1,16 @@
 package caddymodule
 
 import (
+	"crypto/tls"
 	"errors"
 	"net/http"
 	"net/url"
 	"strings"
 
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+	"golang.org/x/net/http/httpguts"
 
 	"github.com/flowgate/flowgate/flowengine"
 	"github.com/flowgate/flowgate/templates"
@@ -116,19 +119,44 @@ func (h *Handler) flowURL(slug string) string {
 	return h.Prefix + "/flows/" + url.PathEscape(slug) + "/"
 }
 
-// verify is the forward-auth endpoint for other proxies.
+// verify is the forward-auth endpoint for other proxies (Caddy's
+// forward_auth, Traefik's forwardAuth, nginx's auth_request). A trusted proxy
+// describes the request it asks about in X-Forwarded-* headers (see
+// originalRequest): the site policy judges that request, and the login URL
+// sends the visitor back to it. Without a session, a browser navigation gets a
+// 302 to the login URL (which the proxy hands on), anything else a 401 with
+// the login URL in JSON and in Location (always a 401 with ?mode=auth_request).
 func (h *Handler) verify(w http.ResponseWriter, r *http.Request) error {
+	orig, uriForwarded := h.originalRequest(r)
 	sess, user, err := h.session(r.Context(), r)
+	if err == nil && user == nil && orig.TLS != nil && r.TLS == nil {
+		// The visitor's request was https but reached us over plain http: their
+		// browser may hold the __Host- session cookie an https flow page set
+		// (only that host, over https, can set one, so it is safe to accept).
+		sess, user, err = h.session(r.Context(), orig)
+	}
 	if err != nil {
 		h.logger.Error("session lookup failed", zap.Error(err))
 		return h.unavailable(w, r)
 	}
 	if user == nil {
-		return writeJSON(w, http.StatusUnauthorized, map[string]string{"type": "error", "message": "authentication required", "login_url": h.Prefix + "/default/authentication/"})
+		login := h.verifyLoginURL(r, orig, uriForwarded)
+		// nginx's auth_request takes only 2xx, 401 and 403 from the auth
+		// endpoint: ?mode=auth_request answers 401 with the login URL in
+		// Location, for `error_page 401 =302 $login_url`.
+		authRequest := r.URL.Query().Get("mode") == "auth_request"
+		w.Header().Set("Location", login)
+		if isNavigation(orig) && !authRequest {
+			w.Header().Set("Cache-Control", "no-store")
+			http.Redirect(w, r, login, http.StatusFound)
+			return nil
+		}
+		w.Header().Set("WWW-Authenticate", `FlowGate realm="`+orig.Host+`"`)
+		return writeJSON(w, http.StatusUnauthorized, map[string]string{"type": "error", "message": "authentication required", "login_url": login})
 	}
 	// The same authorization as the site itself: verify must not be a way
 	// around the site's policy (nor, through session, its pinned flow).
-	if msg, ok := h.authorize(r, sess, user); !ok {
+	if msg, ok := h.authorize(orig, sess, user); !ok {
 		return writeJSON(w, http.StatusForbidden, map[string]string{"type": "denied", "message": msg})
 	}
 	id := h.identityOf(user)
@@ -139,6 +167,104 @@ func (h *Handler) verify(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.WriteHeader(http.StatusOK)
 	return nil
+}
+
+// originalRequest is the request a proxy asks auth/verify about, described by
+// X-Forwarded-Method, X-Forwarded-Proto, X-Forwarded-Host and X-Forwarded-Uri
+// (what Caddy's forward_auth, Traefik and nginx send). They are honoured only
+// when the peer is one of the server's trusted_proxies — Caddy's own decision,
+// the one that also lets X-Forwarded-For set the client IP: from anyone else
+// they would let a client have a request judged as another (a path the site
+// policy allows) or steer the login link to another host, so they are ignored
+// and r stands for itself. Each header is checked on its own, and one that is
+// malformed is ignored. The result is a shallow copy of r with the method,
+// host, URL and TLS state (which tells flowgate the scheme) of the original,
+// or r itself when nothing is forwarded; uri says X-Forwarded-Uri was used.
+func (h *Handler) originalRequest(r *http.Request) (orig *http.Request, uri bool) {
+	hd := r.Header
+	if hd.Get("X-Forwarded-Method") == "" && hd.Get("X-Forwarded-Proto") == "" &&
+		hd.Get("X-Forwarded-Host") == "" && hd.Get("X-Forwarded-Uri") == "" {
+		return r, false
+	}
+	if trusted, _ := caddyhttp.GetVar(r.Context(), caddyhttp.TrustedProxyVarKey).(bool); !trusted {
+		if ce := h.logger.Check(zapcore.DebugLevel, "auth/verify: ignoring X-Forwarded-* from a peer outside trusted_proxies"); ce != nil {
+			ce.Write(zap.String("remote_addr", r.RemoteAddr))
+		}
+		return r, false
+	}
+	o := r.WithContext(r.Context())
+	u := *r.URL
+	o.URL = &u
+	if m := firstValue(hd.Get("X-Forwarded-Method")); m != "" && validMethod(m) {
+		o.Method = m
+	}
+	switch strings.ToLower(firstValue(hd.Get("X-Forwarded-Proto"))) {
+	case "https":
+		if o.TLS == nil {
+			o.TLS = &tls.ConnectionState{} // flowgate reads the scheme from TLS != nil
+		}
+	case "http":
+		o.TLS = nil
+	}
+	if host := firstValue(hd.Get("X-Forwarded-Host")); host != "" && validHost(host) {
+		o.Host = host
+	}
+	if raw := hd.Get("X-Forwarded-Uri"); strings.HasPrefix(raw, "/") {
+		if pu, err := url.ParseRequestURI(raw); err == nil {
+			o.URL.Path, o.URL.RawPath, o.URL.RawQuery = pu.Path, pu.RawPath, pu.RawQuery
+			uri = true
+		}
+	}
+	return o, uri
+}
+
+// verifyLoginURL is auth/verify's login URL: with next= back to the original
+// request's path and query when a trusted proxy forwarded it (never to
+// auth/verify itself), and absolute on the original host when that is not the
+// host auth/verify was asked on (the login pages are served there, under the
+// prefix, by flowgate in front of that site or routed to it).
+func (h *Handler) verifyLoginURL(r, orig *http.Request, withNext bool) string {
+	login := h.Prefix + "/default/authentication/"
+	if withNext {
+		login = h.loginURL(orig)
+	}
+	if strings.EqualFold(orig.Host, r.Host) {
+		return login
+	}
+	scheme := "http"
+	if orig.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + orig.Host + login
+}
+
+// firstValue is the first of a comma-separated header value (a proxy chain may
+// append its own), trimmed.
+func firstValue(v string) string {
+	first, _, _ := strings.Cut(v, ",")
+	return strings.TrimSpace(first)
+}
+
+// validMethod: an HTTP method is a token.
+func validMethod(m string) bool {
+	return len(m) <= 32 && httpguts.ValidHeaderFieldName(m)
+}
+
+// validHost accepts a host name or IP literal with an optional port, and
+// nothing that could end the authority of a URL built from it.
+func validHost(h string) bool {
+	if h == "" || len(h) > 255 {
+		return false
+	}
+	for _, c := range []byte(h) {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case c == '.' || c == '-' || c == ':' || c == '[' || c == ']' || c == '_':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 func (h *Handler) methodNotAllowed(w http.ResponseWriter, r *http.Request) error {

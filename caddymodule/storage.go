@@ -1,15 +1,20 @@
 package caddymodule
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	goredis "github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/flowgate/flowgate/flowengine"
 	"github.com/flowgate/flowgate/flowengine/store/bolt"
@@ -63,6 +68,7 @@ func (a *App) openStore() error {
 			return err
 		}
 		key = "redis:" + strings.Join(opts.Addrs, ",") + "/" + fmt.Sprint(opts.DB) + "/" + a.Storage.Prefix
+		useRedisLogger(a.logger.Named("redis"))
 		construct = func() (caddy.Destructor, error) {
 			s, err := fgredis.New(fgredis.Options{Client: goredis.NewUniversalClient(opts), Prefix: a.Storage.Prefix})
 			if err != nil {
@@ -87,6 +93,47 @@ func (a *App) openStore() error {
 }
 
 const cacheTTL = 750 * time.Millisecond
+
+// redisLog carries go-redis's own log lines (a failed dial, a dropped pub/sub
+// connection, a Sentinel failover) into Caddy's structured log, as entries of
+// the logger flowgate.redis, instead of plain text lines on stderr in the
+// middle of Caddy's JSON. go-redis has one logger per process: it is installed
+// once, and each config load that opens a Redis store points it at that
+// config's logger (the latest wins, as Caddy's own logs do).
+var (
+	redisLog     atomic.Pointer[zap.Logger]
+	redisLogOnce sync.Once
+)
+
+func useRedisLogger(l *zap.Logger) {
+	redisLog.Store(l)
+	redisLogOnce.Do(func() { goredis.SetLogger(zapRedisLogger{}) })
+}
+
+// zapRedisLogger implements go-redis's logging interface (Printf with a
+// context). go-redis has no levels on these lines: at its default level it
+// prints what went wrong, plus Sentinel news (a new master, a new sentinel), so
+// a line that says it failed is a warning and the rest are info.
+type zapRedisLogger struct{}
+
+func (zapRedisLogger) Printf(_ context.Context, format string, v ...any) {
+	l := redisLog.Load()
+	if l == nil {
+		return
+	}
+	msg := strings.TrimSpace(fmt.Sprintf(format, v...))
+	level := zapcore.InfoLevel
+	lower := strings.ToLower(msg)
+	for _, bad := range []string{"fail", "error", "panic", "discard", "bad ", "timeout", "unable", "cannot", "refused"} {
+		if strings.Contains(lower, bad) {
+			level = zapcore.WarnLevel
+			break
+		}
+	}
+	if ce := l.Check(level, msg); ce != nil {
+		ce.Write()
+	}
+}
 
 // backend is the configured store backend's name (default bolt).
 func (a *App) backend() string {

@@ -34,12 +34,16 @@ type HashLimiter struct {
 	inFlight atomic.Int64
 }
 
+// DefaultHashConcurrency is one less than the cores Go uses (at least one): a
+// flood of sign-ins then keeps a core free for signed-in users' requests.
+func DefaultHashConcurrency() int { return max(1, runtime.GOMAXPROCS(0)-1) }
+
 // NewHashLimiter returns a limiter running at most concurrency hashes at once
-// (0: GOMAXPROCS), with at most queue attempts waiting (0: 4 × concurrency;
+// (0: DefaultHashConcurrency), with at most queue attempts waiting (0: 4 × concurrency;
 // negative: none wait), each for at most maxWait (0: DefaultHashMaxWait).
 func NewHashLimiter(concurrency, queue int, maxWait time.Duration) *HashLimiter {
 	if concurrency <= 0 {
-		concurrency = runtime.GOMAXPROCS(0)
+		concurrency = DefaultHashConcurrency()
 	}
 	switch {
 	case queue == 0:

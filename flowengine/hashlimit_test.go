@@ -32,7 +32,7 @@ func TestHashLimiterDefaults(t *testing.T) {
 		wantLimit, wantQ   int
 		wantWait           time.Duration
 	}{
-		{name: "all defaults", wantLimit: runtime.GOMAXPROCS(0), wantQ: 4 * runtime.GOMAXPROCS(0), wantWait: 2 * time.Second},
+		{name: "all defaults", wantLimit: max(1, runtime.GOMAXPROCS(0)-1), wantQ: 4 * max(1, runtime.GOMAXPROCS(0)-1), wantWait: 2 * time.Second},
 		{name: "queue follows concurrency", concurrency: 3, wantLimit: 3, wantQ: 12, wantWait: 2 * time.Second},
 		{name: "all set", concurrency: 2, queue: 5, maxWait: time.Second, wantLimit: 2, wantQ: 5, wantWait: time.Second},
 		{name: "negative queue: nobody waits", concurrency: 1, queue: -1, wantLimit: 1, wantQ: 0, wantWait: 2 * time.Second},

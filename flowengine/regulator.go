@@ -173,4 +173,27 @@ func (r *CounterRegulator) Unlock(ctx context.Context, u *User) error {
 	return nil
 }
 
+// LockedUser reports whether brute-force regulation locks the user now, under
+// any of the keys Unlock lifts: the account, or the normalised username or email
+// (counted while no account answered to them, e.g. before it existed). It only
+// reads counters.
+func (r *CounterRegulator) LockedUser(ctx context.Context, u *User) (bool, error) {
+	keys := []string{RegulationKey(u, "")}
+	for _, alias := range []string{u.Username, u.Email} {
+		if alias != "" {
+			keys = append(keys, RegulationKey(nil, alias))
+		}
+	}
+	for _, key := range keys {
+		n, err := r.Counters.GetCounter(ctx, userKey("lock", key))
+		if err != nil {
+			return false, fmt.Errorf("reading lock: %w", err)
+		}
+		if n > 0 {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 var _ Regulator = (*CounterRegulator)(nil)

@@ -83,7 +83,7 @@ func TestOnlineCommands(t *testing.T) {
 	if _, err := runCLI(t, "", append([]string{"flow", "delete", "hello"}, addr...)...); err == nil {
 		t.Fatal("deleting a missing flow succeeded")
 	}
-	if out, err := runCLI(t, "", append([]string{"flow", "list"}, addr...)...); err != nil || strings.Contains(out, `"slug":"hello"`) || !strings.Contains(out, `"slug":"default-authentication"`) {
+	if out, err := runCLI(t, "", append([]string{"flow", "list", "--json"}, addr...)...); err != nil || strings.Contains(out, `"slug":"hello"`) || !strings.Contains(out, `"slug":"default-authentication"`) {
 		t.Fatalf("flow list: %v %s", err, out)
 	}
 	if _, err := runCLI(t, "", append([]string{"user", "revoke", "dave"}, addr...)...); err != nil {

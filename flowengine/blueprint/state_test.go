@@ -40,7 +40,7 @@ const seedDoc = good + `users:
   - username: demo
     email: demo@example.com
     name: Demo User
-    password_hash: "$2a$04$seedseedseedseedseedseO"
+    password_hash: "$2a$04$LF0NcTp28ZGAfBFMvX2TGeiovR67DOoGLwBfBj6d56eSZ3xiOcsiq"
     groups: [staff]
 `
 
@@ -83,11 +83,11 @@ func TestSeedUserKeepsLaterChanges(t *testing.T) {
 	reset := good + `users:
   - username: demo
     state: present
-    password_hash: "$2a$04$seedseedseedseedseedseO"
+    password_hash: "$2a$04$LF0NcTp28ZGAfBFMvX2TGeiovR67DOoGLwBfBj6d56eSZ3xiOcsiq"
 `
 	mustApply(t, e, reset)
 	got = demoUser(t, st)
-	if got.PasswordHash != "$2a$04$seedseedseedseedseedseO" {
+	if got.PasswordHash != "$2a$04$LF0NcTp28ZGAfBFMvX2TGeiovR67DOoGLwBfBj6d56eSZ3xiOcsiq" {
 		t.Fatalf("authoritative password_hash not applied: %q", got.PasswordHash)
 	}
 	if got.ID != u.ID || got.Email != "ops@example.com" || !reflect.DeepEqual(got.Groups, []string{"ops"}) || got.IsActive {

@@ -133,9 +133,35 @@ func (s *userLogin) Submit(ctx context.Context, sc *flowengine.StageContext, a f
 			return flowengine.Outcome{}, fmt.Errorf("ending other sessions: %w", err)
 		}
 	}
+	recordLogin(ctx, sc, user, now)
 	sc.StartSession(sess)
 	sc.Report(flowengine.Event{Kind: flowengine.EventLoginSucceeded, UserID: user.ID, Username: user.Username, Result: "success"})
 	return flowengine.Continue(), nil
+}
+
+// lastLoginGranularity: a login within this long of the recorded one is not
+// written again, so scripted sign-ins do not rewrite the account each time.
+const lastLoginGranularity = time.Minute
+
+// recordLogin sets the user's LastLogin, for operators (the admin API's user
+// list); best effort: the login does not depend on it. The write goes onto the
+// freshly read record (by username: not from the store's short-lived user
+// cache), so an operator's change made a moment earlier — a new password, a
+// deactivation — is not written back over; nor is a user who is no longer
+// active, or no longer this user, touched. (A change landing between that read
+// and the write can still be lost; the window is one store round trip.) The
+// record read is its own copy: the cache's is never changed.
+func recordLogin(ctx context.Context, sc *flowengine.StageContext, user *flowengine.User, now time.Time) {
+	if now.Sub(user.LastLogin) < lastLoginGranularity {
+		return
+	}
+	fresh, err := sc.Store.GetUserByUsername(ctx, user.Username)
+	if err != nil || fresh.ID != user.ID || !fresh.IsActive || now.Sub(fresh.LastLogin) < lastLoginGranularity {
+		return
+	}
+	seen := *fresh
+	seen.LastLogin = now.UTC()
+	_ = sc.Store.UpdateUser(ctx, &seen)
 }
 
 // Interface guard: the executor counts steps through Interactive.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
+	bberrors "go.etcd.io/bbolt/errors"
 
 	"github.com/flowgate/flowgate/flowengine"
 )
@@ -56,6 +57,14 @@ func Open(path string, opts Options) (*Store, error) {
 		opts.OpenTimeout = 5 * time.Second
 	}
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: opts.OpenTimeout})
+	if errors.Is(err, bberrors.ErrTimeout) {
+		// The file lock is held elsewhere, typically by a second Caddy started
+		// on the same data directory: say so, instead of bbolt's bare "timeout".
+		return nil, fmt.Errorf("opening bolt store %s: the file is locked by another process (another Caddy "+
+			"using the same storage file?); gave up after %s. A bolt file belongs to one process: stop the other one, "+
+			"give each its own path (storage bolt <path>), or share a Redis store between gateways: %w",
+			path, opts.OpenTimeout, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("opening bolt store %s: %w", path, err)
 	}

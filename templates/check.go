@@ -1,0 +1,76 @@
+package templates
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+)
+
+// statusPages are the templates of the pages that are not a stage's.
+var statusPages = []string{"denied", "forbidden", "notfound", "expired", "error", "unavailable", "signed_out"}
+
+// Check renders every page (each stage_* template and each status page, inside
+// the layout) with sample data that fills every Page field, so that a template
+// override that refers to a field or template that does not exist, or calls a
+// function wrongly, fails the config load instead of every page at run time.
+// The error names the template.
+func (p *Pages) Check() error {
+	var pages []string
+	for _, t := range p.t.Templates() {
+		if strings.HasPrefix(t.Name(), "stage_") && !strings.HasSuffix(t.Name(), ".html") {
+			pages = append(pages, t.Name())
+		}
+	}
+	sort.Strings(pages)
+	pages = append(pages, statusPages...)
+	for _, name := range pages {
+		if p.t.Lookup(name) == nil {
+			continue // New insists on the status pages; a missing one is its error
+		}
+		if err := p.Render(io.Discard, name, samplePage()); err != nil {
+			return fmt.Errorf("template %s does not render: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// samplePage is a page with every field set, as the pages are rendered with:
+// one field of each input type (with errors on one), messages, errors, links,
+// stage data and a signed-in user.
+func samplePage() *Page {
+	return &Page{
+		Brand:      Brand{Name: "Example", LogoURL: "https://example.com/logo.svg", ExtraCSS: "/.flowgate/static/custom.css"},
+		StaticBase: "/.flowgate/static",
+		Title:      "Sign in",
+		FlowTitle:  "Sign in",
+		FlowSlug:   "default-authentication",
+		StageName:  "default-authentication-password",
+		StageType:  "password",
+		Step:       2,
+		Steps:      3,
+		Action:     "/.flowgate/flows/default-authentication/",
+		CSRFToken:  "csrf",
+		Fields: []Field{
+			{Key: "uid_field", Type: "text", Label: "Username or email", Required: true, Autocomplete: "username",
+				Placeholder: "alice", Value: "alice", Errors: []string{"Unknown user."}},
+			{Key: "password", Type: "password", Label: "Password", Required: true, Autocomplete: "current-password", Reveal: true},
+			{Key: "email", Type: "email", Label: "Email"},
+			{Key: "remember_me", Type: "checkbox", Label: "Stay signed in", Value: "true", Checked: true},
+			{Key: "choice", Type: "choice", Label: "Choice", Value: "a", Choices: []Choice{{"a", "A"}, {"b", "B"}}},
+			{Key: "about", Type: "textarea", Label: "About", Value: "text"},
+			{Key: "hidden", Type: "hidden", Value: "x"},
+		},
+		Messages: []string{"A message."},
+		Errors:   []string{"An error."},
+		Data: map[string]any{
+			"user": "alice", "allow_show_password": true,
+			"enrollment_flow": "default-enrollment", "recovery_flow": "default-recovery",
+		},
+		Message: "Access denied.",
+		Links:   []Link{{URL: "/.flowgate/default/authentication/", Label: "Sign in"}},
+		User:    "alice",
+		Restart: "/.flowgate/flows/default-authentication/?next=%2F",
+		Script:  true,
+	}
+}
