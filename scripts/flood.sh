@@ -6,7 +6,7 @@
 # rightly does not stop them) and ends in a wrong password for an unknown name,
 # checked against the dummy hash of the same cost. Meanwhile a signed-in user's
 # proxied GETs are timed. Password hashing runs at its defaults (concurrency
-# GOMAXPROCS, queue 4 x that, max wait 2s) unless FLOOD_HASHING holds the
+# cores - 1, at least 1; queue 4 x that; max wait 2s) unless FLOOD_HASHING holds the
 # options of a password_hashing block, e.g. FLOOD_HASHING="concurrency 1; queue 2". scripts/flood/ prints the figures and exits 1
 # if a target is missed. Loopback only, bounded in count and time.
 #   FLOOD_FLOWS (default 400)  FLOOD_MAX_RSS_MIB (default 512)  FLOOD_MAX_P99 (default 100ms)
