@@ -73,13 +73,7 @@ func serveAdmin(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return apiErr(http.StatusBadRequest, "%v", err)
 		}
-		if format == blueprint.JSON {
-			w.Header().Set("Content-Type", "application/json")
-		} else {
-			w.Header().Set("Content-Type", "application/yaml")
-		}
-		_, err = w.Write(out)
-		return err
+		return writeBlueprint(w, format, out)
 	case len(parts) == 2 && parts[0] == "flows" && r.Method == http.MethodDelete:
 		return adminDeleteFlow(ctx, w, app, parts[1])
 	case len(parts) == 1 && parts[0] == "config" && r.Method == http.MethodGet:

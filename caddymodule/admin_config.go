@@ -17,11 +17,16 @@ func adminConfig(w http.ResponseWriter, r *http.Request, app *App) error {
 	if err != nil {
 		return apiErr(http.StatusBadRequest, "%v", err)
 	}
+	return writeBlueprint(w, format, out)
+}
+
+// writeBlueprint answers an exported blueprint with its content type.
+func writeBlueprint(w http.ResponseWriter, format blueprint.Format, out []byte) error {
 	if format == blueprint.JSON {
 		w.Header().Set("Content-Type", "application/json")
 	} else {
 		w.Header().Set("Content-Type", "application/yaml")
 	}
-	_, err = w.Write(out)
+	_, err := w.Write(out)
 	return err
 }
