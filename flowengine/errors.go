@@ -26,6 +26,9 @@ var (
 	// ErrStale: the stored flow configuration changed since it was read (another
 	// replica applied one); read it again and retry. Nothing was changed.
 	ErrStale = errors.New("flow configuration changed meanwhile")
+	// ErrChanged: the stored user changed since it was read (UpdateUserIf); read
+	// it again, or give up a best-effort write. Nothing was changed.
+	ErrChanged = errors.New("user changed meanwhile")
 	// ErrPolicyFailed: a policy errored or timed out where its binding did not
 	// choose a failure_result; the request is denied generically, never let through.
 	ErrPolicyFailed = errors.New("policy evaluation failed")

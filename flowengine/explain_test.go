@@ -134,6 +134,11 @@ func (s *watchedStore) UpdateUser(ctx context.Context, u *flowengine.User) error
 	return s.Store.UpdateUser(ctx, u)
 }
 
+func (s *watchedStore) UpdateUserIf(ctx context.Context, u, prev *flowengine.User) error {
+	s.wrote("UpdateUserIf")
+	return s.Store.UpdateUserIf(ctx, u, prev)
+}
+
 func (s *watchedStore) DeleteUser(ctx context.Context, id string) error {
 	s.wrote("DeleteUser")
 	return s.Store.DeleteUser(ctx, id)

@@ -23,8 +23,17 @@ type Store interface {
 type UserStore interface {
 	// CreateUser stores a new user; ErrConflict if the username or email is taken.
 	CreateUser(ctx context.Context, u *User) error
-	// UpdateUser replaces a user by ID; ErrConflict if the new username or email is taken.
+	// UpdateUser replaces a user by ID; ErrConflict if the new username or email is
+	// taken. A write that deactivates the user ends their sessions in the same step.
 	UpdateUser(ctx context.Context, u *User) error
+	// UpdateUserIf is UpdateUser (same indexes, same end of sessions on a
+	// deactivation) provided the stored user is still exactly prev, the record
+	// the caller read and changed into u, compared as the store encodes it; in
+	// one atomic step. ErrChanged if another write changed it since,
+	// ErrNotFound if it is gone; on error nothing was changed. For writes that
+	// must not undo an operator's change made after the read (a login's
+	// LastLogin or hash upgrade over a deactivation or a new password).
+	UpdateUserIf(ctx context.Context, u, prev *User) error
 	GetUser(ctx context.Context, id string) (*User, error)
 	// GetUserByUsername and GetUserByEmail match case-insensitively.
 	GetUserByUsername(ctx context.Context, username string) (*User, error)

@@ -130,14 +130,7 @@ func (s *password) Submit(ctx context.Context, sc *flowengine.StageContext, a fl
 		sc.AddAuthMethod("password")
 		sc.Report(attempt(user, identifier, "success"))
 		if !sc.Services.KeepHashes && flowengine.NeedsRehash(user.PasswordHash) {
-			// Move the account to the default hash, so that it no longer costs
-			// more (or less) to try than an unknown name; best effort, the
-			// login does not depend on it. Still in the hashing slot.
-			if h, err := flowengine.HashPassword(a["password"]); err == nil {
-				upgraded := *user // the store may share its copy: never change it
-				upgraded.PasswordHash = h
-				_ = sc.Store.UpdateUser(ctx, &upgraded)
-			}
+			upgradeHash(ctx, sc, user, a["password"]) // still in the hashing slot
 		}
 		return flowengine.Continue(), nil
 	}
@@ -154,6 +147,28 @@ func (s *password) Submit(ctx context.Context, sc *flowengine.StageContext, a fl
 		return flowengine.Cancel("Too many failed attempts. Start again."), nil
 	}
 	return flowengine.Invalid(map[string][]string{"password": {"Invalid password."}}), nil
+}
+
+// upgradeHash moves the account to the default hash, so that it no longer costs
+// more (or less) to try than an unknown name; best effort, the login does not
+// depend on it. user is the record the password was verified against. The new
+// hash goes onto a fresh read of the account, only while that still holds the
+// hash just verified, and only if nothing changed since the read
+// (UpdateUserIf): an operator's new password or deactivation landing meanwhile
+// is never written back over, which would restore the old password or
+// reactivate the account.
+func upgradeHash(ctx context.Context, sc *flowengine.StageContext, user *flowengine.User, password string) {
+	h, err := flowengine.HashPassword(password)
+	if err != nil {
+		return
+	}
+	fresh, ok := freshUser(ctx, sc, user)
+	if !ok || fresh.PasswordHash != user.PasswordHash {
+		return
+	}
+	upgraded := *fresh
+	upgraded.PasswordHash = h
+	_ = sc.Store.UpdateUserIf(ctx, &upgraded, fresh)
 }
 
 // attempt describes a password attempt for the observer: the account, or for an

@@ -144,24 +144,34 @@ func (s *userLogin) Submit(ctx context.Context, sc *flowengine.StageContext, a f
 const lastLoginGranularity = time.Minute
 
 // recordLogin sets the user's LastLogin, for operators (the admin API's user
-// list); best effort: the login does not depend on it. The write goes onto the
-// freshly read record (by username: not from the store's short-lived user
-// cache), so an operator's change made a moment earlier — a new password, a
-// deactivation — is not written back over; nor is a user who is no longer
-// active, or no longer this user, touched. (A change landing between that read
-// and the write can still be lost; the window is one store round trip.) The
-// record read is its own copy: the cache's is never changed.
+// list); best effort: the login does not depend on it. The write goes onto a
+// fresh read of the account, and only if nothing changed since that read
+// (UpdateUserIf): an operator's change landing meanwhile — a new password, a
+// deactivation — is never written back over.
 func recordLogin(ctx context.Context, sc *flowengine.StageContext, user *flowengine.User, now time.Time) {
 	if now.Sub(user.LastLogin) < lastLoginGranularity {
 		return
 	}
-	fresh, err := sc.Store.GetUserByUsername(ctx, user.Username)
-	if err != nil || fresh.ID != user.ID || !fresh.IsActive || now.Sub(fresh.LastLogin) < lastLoginGranularity {
+	fresh, ok := freshUser(ctx, sc, user)
+	if !ok || now.Sub(fresh.LastLogin) < lastLoginGranularity {
 		return
 	}
 	seen := *fresh
 	seen.LastLogin = now.UTC()
-	_ = sc.Store.UpdateUser(ctx, &seen)
+	_ = sc.Store.UpdateUserIf(ctx, &seen, fresh)
+}
+
+// freshUser reads user again for a best-effort write at sign-in, by username:
+// the store's short-lived user cache serves reads by ID, and a write compared
+// against a stale copy would only be refused. ok is false when the account is
+// gone, is no longer this user, or is no longer active: then nothing is written.
+// The record read is the caller's own copy.
+func freshUser(ctx context.Context, sc *flowengine.StageContext, user *flowengine.User) (*flowengine.User, bool) {
+	fresh, err := sc.Store.GetUserByUsername(ctx, user.Username)
+	if err != nil || fresh.ID != user.ID || !fresh.IsActive {
+		return nil, false
+	}
+	return fresh, true
 }
 
 // Interface guard: the executor counts steps through Interactive.

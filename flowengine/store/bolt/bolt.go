@@ -167,7 +167,8 @@ func expired(v []byte, now time.Time) bool {
 }
 
 func wrapErr(op string, err error) error {
-	if err == nil || errors.Is(err, flowengine.ErrNotFound) || errors.Is(err, flowengine.ErrConflict) {
+	if err == nil || errors.Is(err, flowengine.ErrNotFound) || errors.Is(err, flowengine.ErrConflict) ||
+		errors.Is(err, flowengine.ErrChanged) {
 		return err
 	}
 	return fmt.Errorf("bolt %s: %w", op, err)

@@ -187,6 +187,19 @@ func (s *Store) UpdateUser(ctx context.Context, u *flowengine.User) error {
 	return err
 }
 
+// UpdateUserIf implements flowengine.UserStore, invalidating as UpdateUser
+// does. The cached user goes whatever the outcome: after ErrChanged it may
+// well be stale.
+func (s *Store) UpdateUserIf(ctx context.Context, u, prev *flowengine.User) error {
+	if !u.IsActive {
+		s.forgetUser(u.ID, true)
+	}
+	err := s.Store.UpdateUserIf(ctx, u, prev)
+	s.forgetUser(u.ID, !u.IsActive)
+	s.tell(err, "user", u.ID)
+	return err
+}
+
 // DeleteUser implements flowengine.UserStore.
 func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	s.forgetUser(id, true)

@@ -3,6 +3,7 @@
 package memory
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -118,6 +119,29 @@ func (s *Store) UpdateUser(_ context.Context, u *flowengine.User) error {
 	old, ok := s.users[u.ID]
 	if !ok {
 		return fmt.Errorf("user %q: %w", u.ID, flowengine.ErrNotFound)
+	}
+	if err := s.checkUnique(u); err != nil {
+		return err
+	}
+	s.putUserEndingSessions(old, u)
+	return nil
+}
+
+// UpdateUserIf implements flowengine.UserStore: checked and written under the
+// one lock, compared by JSON encoding (the form the other stores keep).
+func (s *Store) UpdateUserIf(_ context.Context, u, prev *flowengine.User) error {
+	want, err := json.Marshal(prev)
+	if err != nil {
+		return fmt.Errorf("encoding user: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, ok := s.users[u.ID]
+	if !ok {
+		return fmt.Errorf("user %q: %w", u.ID, flowengine.ErrNotFound)
+	}
+	if have, err := json.Marshal(old); err != nil || !bytes.Equal(have, want) {
+		return fmt.Errorf("user %q: %w", u.ID, flowengine.ErrChanged)
 	}
 	if err := s.checkUnique(u); err != nil {
 		return err

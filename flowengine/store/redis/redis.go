@@ -138,7 +138,9 @@ func record(u *flowengine.User) (string, string, string, error) {
 	return string(raw), kn, ke, err
 }
 
-func (s *Store) putUser(ctx context.Context, u *flowengine.User, mode string) error {
+// putUser runs put_user.lua. expected, if not "", is the exact stored record
+// an update may replace (else ErrChanged).
+func (s *Store) putUser(ctx context.Context, u *flowengine.User, mode, expected string) error {
 	if u.ID == "" || flowengine.NormalizeKey(u.Username) == "" {
 		return errors.New("user needs an id and a username")
 	}
@@ -157,7 +159,7 @@ func (s *Store) putUser(ctx context.Context, u *flowengine.User, mode string) er
 	}
 	// An update that deactivates the user deletes their sessions in the same script.
 	res, err := putUserScript.Run(ctx, s.c, []string{s.k("u:", u.ID), s.k("un:", kn), emailKey, s.k("users"), s.k("us:", u.ID)},
-		u.ID, rec, mode, hasEmail, s.prefix, active).Text()
+		u.ID, rec, mode, hasEmail, s.prefix, active, expected).Text()
 	if err != nil {
 		return wrap(mode+" user", err)
 	}
@@ -166,18 +168,54 @@ func (s *Store) putUser(ctx context.Context, u *flowengine.User, mode string) er
 		return nil
 	case "notfound":
 		return fmt.Errorf("user %q: %w", u.ID, flowengine.ErrNotFound)
+	case "changed":
+		return fmt.Errorf("user %q: %w", u.ID, flowengine.ErrChanged)
 	}
 	return fmt.Errorf("user %q: %s: %w", u.Username, strings.TrimPrefix(res, "conflict:"), flowengine.ErrConflict)
 }
 
 // CreateUser implements flowengine.UserStore.
 func (s *Store) CreateUser(ctx context.Context, u *flowengine.User) error {
-	return s.putUser(ctx, u, "create")
+	return s.putUser(ctx, u, "create", "")
 }
 
 // UpdateUser implements flowengine.UserStore.
 func (s *Store) UpdateUser(ctx context.Context, u *flowengine.User) error {
-	return s.putUser(ctx, u, "update")
+	return s.putUser(ctx, u, "update", "")
+}
+
+// UpdateUserIf implements flowengine.UserStore. The stored record is read and
+// compared with prev here (re-encoded, so a record an older version wrote still
+// matches the user it decodes to); the script then writes only over those exact
+// bytes, as ApplyConfig does. A write landing in between makes it read again.
+func (s *Store) UpdateUserIf(ctx context.Context, u, prev *flowengine.User) error {
+	want, _, _, err := record(prev)
+	if err != nil {
+		return err
+	}
+	for attempt := 0; attempt < 3; attempt++ {
+		raw, err := s.c.Get(ctx, s.k("u:", u.ID)).Result()
+		if err != nil {
+			if errors.Is(err, goredis.Nil) {
+				return fmt.Errorf("user %q: %w", u.ID, flowengine.ErrNotFound)
+			}
+			return wrap("update user", err)
+		}
+		if raw != want {
+			stored, err := decodeUser(raw)
+			if err != nil {
+				return err
+			}
+			if again, _, _, err := record(stored); err != nil || again != want {
+				return fmt.Errorf("user %q: %w", u.ID, flowengine.ErrChanged)
+			}
+		}
+		err = s.putUser(ctx, u, "update", raw)
+		if !errors.Is(err, flowengine.ErrChanged) {
+			return err
+		}
+	}
+	return fmt.Errorf("user %q kept changing: %w", u.ID, flowengine.ErrChanged)
 }
 
 func decodeUser(raw string) (*flowengine.User, error) {

@@ -38,6 +38,9 @@ func Run(t *testing.T, newStore Factory) {
 		{"SeedAuthoritativeFields", testSeedAuthoritativeFields},
 		{"SeedDeactivationRevokes", testSeedDeactivationRevokes},
 		{"DeactivateRevokes", testDeactivateRevokes},
+		{"UpdateUserIf", testUpdateUserIf},
+		{"UpdateUserIfStale", testUpdateUserIfStale},
+		{"ConcurrentUpdateUserIf", testConcurrentUpdateUserIf},
 		{"Counters", testCounters},
 		{"SessionFlowAndCount", testSessionFlowAndCount},
 	}

@@ -5,11 +5,14 @@
 -- KEYS[5] the user's session set.
 -- ARGV[1] user ID, ARGV[2] record JSON, ARGV[3] "create" or "update",
 -- ARGV[4] "1" if the user has an email, ARGV[5] key prefix, ARGV[6] "1" if the
--- user is active.
+-- user is active, ARGV[7] for an update the exact record it may replace ("" or
+-- absent: any), else 'changed' and nothing is written.
 local id = ARGV[1]
 local exists = redis.call('EXISTS', KEYS[1]) == 1
 if ARGV[3] == 'create' and exists then return 'conflict:id' end
 if ARGV[3] == 'update' and not exists then return 'notfound' end
+local expected = ARGV[7] or ''
+if ARGV[3] == 'update' and expected ~= '' and redis.call('GET', KEYS[1]) ~= expected then return 'changed' end
 local owner = redis.call('GET', KEYS[2])
 if owner and owner ~= id then return 'conflict:username' end
 if ARGV[4] == '1' then
