@@ -18,8 +18,13 @@ import (
 const MaxModuleSize = 64 << 10
 
 // capabilities is computed once: OPA otherwise clones and sorts every built-in
-// for each parser and compiler, a large share of compiling a small module.
-var capabilities = sync.OnceValue(func() *ast.Capabilities { return ast.CapabilitiesForThisVersion() })
+// for each parser and compiler, a large share of compiling a small module. It
+// adds flowgate's own built-ins, so modules calling them type-check.
+var capabilities = sync.OnceValue(func() *ast.Capabilities {
+	c := ast.CapabilitiesForThisVersion()
+	c.Builtins = append(c.Builtins, passwordStrengthBuiltin)
+	return c
+})
 
 // module is one parsed policy.
 type module struct {
@@ -218,7 +223,8 @@ func (c *compilation) compileAlone(m *module) {
 // holds m.
 func (c *compilation) prepare(m *module, comp *ast.Compiler) {
 	query := ast.NewBody(ast.NewExpr(ast.NewTerm(m.path.Copy())))
-	q, err := rego.New(rego.ParsedQuery(query), rego.Compiler(comp), rego.StrictBuiltinErrors(true)).
+	q, err := rego.New(rego.ParsedQuery(query), rego.Compiler(comp), rego.StrictBuiltinErrors(true),
+		rego.Function1(passwordStrengthDecl, passwordStrength)).
 		PrepareForEval(context.Background())
 	if err != nil {
 		c.errs[m.name] = regoErrors(m.name, err)
