@@ -428,7 +428,11 @@ func adminPatchUser(ctx context.Context, w http.ResponseWriter, r *http.Request,
 	if len(changed) == 0 {
 		return app.writeUser(ctx, w, http.StatusOK, u)
 	}
-	switch err := app.store.UpdateUser(ctx, &m); {
+	// Only over the record just read: a change landing meanwhile (another
+	// operator, a password change) is never written back over.
+	switch err := app.store.UpdateUserIf(ctx, &m, u); {
+	case errors.Is(err, flowengine.ErrChanged):
+		return apiErr(http.StatusConflict, "user %q changed meanwhile; read it again and retry", u.Username)
 	case errors.Is(err, flowengine.ErrConflict):
 		return apiErr(http.StatusConflict, "%v", err)
 	case errors.Is(err, flowengine.ErrNotFound):
