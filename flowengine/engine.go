@@ -347,6 +347,13 @@ func (e *Engine) compile(cfg *Config) (*loaded, error) {
 			bad("stage", def.Name, "config", err)
 			continue
 		}
+		if pu, ok := impl.(PolicyUser); ok {
+			for _, name := range pu.PolicyNames() {
+				if _, ok := modules[name]; !ok {
+					bad("stage", def.Name, "config", fmt.Errorf("unknown policy %q", name))
+				}
+			}
+		}
 		l.stages[def.Name] = &loadedStage{def: def, impl: impl}
 	}
 

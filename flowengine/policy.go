@@ -216,3 +216,57 @@ func requestInput(r *Request) map[string]any {
 		"client_ip": r.ClientIP,
 	}
 }
+
+// CheckPolicies evaluates the named policies for the running stage, with the
+// answers under validation as input.prompt; passed is true only if every one
+// allows. messages are the refusing policies' messages. A policy that errors
+// or times out fails closed: err wraps ErrPolicyFailed and the stage must not
+// go on (deny with UnavailableMessage).
+func (sc *StageContext) CheckPolicies(ctx context.Context, names []string, prompt map[string]any) (passed bool, messages []string, err error) {
+	if len(names) == 0 {
+		return true, nil, nil
+	}
+	if sc.loaded == nil || sc.loaded.policies == nil {
+		return false, nil, fmt.Errorf("no policies loaded: %w", ErrPolicyFailed)
+	}
+	user, err := sc.PendingUser(ctx)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return false, nil, err
+	}
+	if user == nil && sc.Request != nil {
+		user = sc.Request.User
+	}
+	authenticated := sc.Request != nil && sc.Request.User != nil && user != nil && user.ID == sc.Request.User.ID
+	in := PolicyInput(sc.Request, sc.Flow, &StageDef{Name: sc.StageName, Type: sc.StageType}, user, authenticated, sc.Context)
+	if prompt == nil {
+		prompt = map[string]any{}
+	}
+	in["prompt"] = prompt
+	passed = true
+	for _, name := range names {
+		b := PolicyBinding{Policy: name, Enabled: true, Timeout: DefaultPolicyTimeout}
+		rec := evaluateBinding(ctx, sc.loaded.policies, b, user, in)
+		rec.Scope = "stage " + sc.StageName
+		if sc.exec != nil {
+			sc.exec.records = append(sc.exec.records, rec)
+		}
+		result := "fail"
+		switch {
+		case rec.Error != "":
+			result = "error"
+		case rec.Outcome:
+			result = "pass"
+		}
+		if sc.observer != nil && sc.Flow != nil {
+			sc.observer.Observe(Event{Kind: EventPolicy, Flow: sc.Flow.Slug, Policy: rec.Binding, Result: result, Duration: rec.Duration})
+		}
+		if rec.Failed {
+			return false, nil, fmt.Errorf("policy %s: %s: %w", name, rec.Error, ErrPolicyFailed)
+		}
+		if !rec.Outcome {
+			passed = false
+			messages = append(messages, rec.Messages...)
+		}
+	}
+	return passed, messages, nil
+}

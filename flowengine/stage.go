@@ -33,6 +33,13 @@ type Interactive interface {
 	Interactive(earlier []Stage) bool
 }
 
+// PolicyUser is an optional interface of a Stage that evaluates policies by
+// name (a prompt stage's validation_policies). A configuration naming a policy
+// that does not exist fails to load.
+type PolicyUser interface {
+	PolicyNames() []string
+}
+
 // StageFactory decodes and checks a stage's config and returns the ready stage.
 // It runs when configuration loads, so a bad config fails the load.
 type StageFactory func(def StageDef) (Stage, error)
@@ -49,6 +56,10 @@ const (
 	FieldChoice      = "choice"
 	FieldHidden      = "hidden"
 	FieldTextArea    = "text_area"
+	FieldNumber      = "number"
+	FieldDate        = "date" // YYYY-MM-DD
+	// FieldStatic is text shown with the fields; it takes no answer.
+	FieldStatic = "static"
 )
 
 // Challenge is what a stage asks of the user.
@@ -71,6 +82,8 @@ type Field struct {
 	Placeholder  string `json:"placeholder,omitempty"`
 	// Value pre-fills the field.
 	Value string `json:"value,omitempty"`
+	// SubText is help shown under the field.
+	SubText string `json:"sub_text,omitempty"`
 }
 
 // Choice is one option of a choice field.
