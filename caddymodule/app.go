@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/mail"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -161,6 +162,13 @@ type SMTPConfig struct {
 	// TLS is none, starttls (default) or tls.
 	TLS  string `json:"tls,omitempty"`
 	From string `json:"from,omitempty"`
+	// Timeout bounds connecting to the server and sending one mail (default 10s).
+	Timeout caddy.Duration `json:"timeout,omitempty"`
+	// BaseURL is the public origin mailed links point at, e.g.
+	// https://auth.example.com (default: the scheme and Host of the request that
+	// sent the mail — set it on sites that answer any Host, or a forged Host
+	// header could send a victim's link to the attacker's server).
+	BaseURL string `json:"base_url,omitempty"`
 }
 
 // CaddyModule returns the Caddy module information.
@@ -221,7 +229,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		Policies:     compilePolicies,
 		ValidateNext: flowengine.TrustedNext(a.trusted),
 		ExecutionTTL: time.Duration(a.ExecutionTimeout),
-		Services:     flowengine.Services{Regulator: a.regulator, Hashes: a.hashes},
+		Services:     flowengine.Services{Regulator: a.regulator, Hashes: a.hashes, Mailer: a.mailer(), BaseURL: a.mailBaseURL()},
 		Observer:     a.observer,
 	})
 	if err != nil {
@@ -444,6 +452,15 @@ func (a *App) Validate() error {
 		default:
 			return fmt.Errorf("smtp tls: %q is not none, starttls or tls", a.SMTP.TLS)
 		}
+		if a.SMTP.Host == "" || a.SMTP.From == "" {
+			return fmt.Errorf("smtp: host and from are required")
+		}
+		if _, err := mail.ParseAddress(a.SMTP.From); err != nil {
+			return fmt.Errorf("smtp from: %q is not an email address", a.SMTP.From)
+		}
+		if a.SMTP.Timeout < 0 {
+			return fmt.Errorf("smtp timeout: must not be negative")
+		}
 	}
 	if c := a.PasswordHashing; c != nil && (c.Concurrency < 0 || c.Queue < 0 || c.MaxWait < 0) {
 		return fmt.Errorf("password_hashing: concurrency, queue and max_wait must not be negative")
@@ -546,3 +563,11 @@ var (
 	_ caddy.Validator    = (*App)(nil)
 	_ caddy.CleanerUpper = (*App)(nil)
 )
+
+// mailBaseURL is the configured origin of mailed links ("" = the request's).
+func (a *App) mailBaseURL() string {
+	if a.SMTP == nil {
+		return ""
+	}
+	return strings.TrimRight(a.SMTP.BaseURL, "/")
+}

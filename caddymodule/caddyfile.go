@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -64,6 +65,7 @@ func init() {
 //	        password <password>
 //	        tls none|starttls|tls
 //	        from <address>
+//	        timeout <duration>
 //	    }
 //	    password_hashing {
 //	        concurrency <n>
@@ -342,6 +344,18 @@ func parseSMTP(d *caddyfile.Dispenser) (*SMTPConfig, error) {
 			s.TLS = v
 		case "from":
 			s.From = v
+		case "timeout":
+			t, err := caddy.ParseDuration(v)
+			if err != nil || t <= 0 {
+				return d.Errf("smtp timeout: %q is not a positive duration", v)
+			}
+			s.Timeout = caddy.Duration(t)
+		case "base_url":
+			u, err := url.Parse(v)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+				return d.Errf("smtp base_url: %q is not an origin like https://auth.example.com", v)
+			}
+			s.BaseURL = strings.TrimRight(v, "/")
 		default:
 			return d.Errf("unknown smtp option %q", key)
 		}

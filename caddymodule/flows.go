@@ -13,13 +13,19 @@ import (
 	"github.com/flowgate/flowgate/flowengine"
 )
 
-// step runs the GET half shared by the HTML and JSON endpoints: resume the
-// browser's execution of this flow, or plan a new one (always when ?next= is
-// given, so a new target is never lost to an old execution).
+// step runs the GET half shared by the HTML and JSON endpoints: continue the
+// execution a mailed ?flow_token= link names, else resume the browser's
+// execution of this flow, or plan a new one (always when ?next= is given, so a
+// new target is never lost to an old execution).
 func (h *Handler) step(r *http.Request, slug string, fr *flowengine.Request) (*flowengine.Result, error) {
 	ctx := r.Context()
 	if _, err := h.app.engine.Flow(slug); err != nil {
 		return nil, err
+	}
+	if token := r.URL.Query().Get("flow_token"); token != "" {
+		// A mailed link resumes its execution without the flow cookie (another
+		// browser); a spent, expired or altered token is ErrExpired (410).
+		return h.app.engine.ResumeToken(ctx, token, fr)
 	}
 	if id := executionFor(h.app.flowExecutions(r, h.Prefix), slug); id != "" && !r.URL.Query().Has("next") {
 		res, err := h.app.engine.Resume(ctx, id, fr)
@@ -57,7 +63,9 @@ func (h *Handler) serveFlowHTML(w http.ResponseWriter, r *http.Request, slug str
 		if err != nil {
 			return h.flowError(w, r, err, true)
 		}
-		return h.respondHTML(w, r, slug, res, false)
+		// After a mailed link, redirect to the flow's own URL so that a reload
+		// does not spend the (now used) token again.
+		return h.respondHTML(w, r, slug, res, r.URL.Query().Has("flow_token"))
 	}
 
 	if !sameOrigin(r) {

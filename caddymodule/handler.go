@@ -269,7 +269,7 @@ func (h *Handler) flowRequest(r *http.Request, s *flowengine.Session, u *floweng
 	}
 	return &flowengine.Request{
 		Method: r.Method, Scheme: scheme, Host: r.Host, Path: r.URL.Path, Query: r.URL.Query(),
-		Header: r.Header, ClientIP: ip, Session: s, User: u,
+		Header: r.Header, ClientIP: ip, Prefix: h.Prefix, Session: s, User: u,
 	}
 }
 

@@ -161,7 +161,8 @@ var inputTypes = map[string]string{
 	flowengine.FieldText: "text", flowengine.FieldUsername: "text", flowengine.FieldEmail: "email",
 	flowengine.FieldPassword: "password", flowengine.FieldNewPassword: "password", flowengine.FieldCode: "text",
 	flowengine.FieldCheckbox: "checkbox", flowengine.FieldChoice: "choice", flowengine.FieldHidden: "hidden",
-	flowengine.FieldTextArea: "textarea",
+	flowengine.FieldTextArea: "textarea", flowengine.FieldNumber: "number", flowengine.FieldDate: "date",
+	flowengine.FieldStatic: "static",
 }
 
 // stagePage turns a challenge into the page its stage template shows.
@@ -190,10 +191,13 @@ func (h *Handler) stagePage(res *flowengine.Result) *templates.Page {
 		if t == "" {
 			t = "text"
 		}
+		if t == "choice" && f.Presentation == flowengine.PresentationRadio {
+			t = "radio"
+		}
 		fv := templates.Field{
 			Key: f.Key, Type: t, Label: f.Label, Required: f.Required, Autocomplete: f.Autocomplete,
 			Placeholder: f.Placeholder, Value: f.Value, Checked: f.Type == flowengine.FieldCheckbox && f.Value == "true",
-			Errors: resp.Errors[f.Key],
+			Errors: resp.Errors[f.Key], SubText: f.SubText,
 		}
 		if t == "password" {
 			fv.Value = "" // never echo a password back into the page

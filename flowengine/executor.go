@@ -34,9 +34,12 @@ type execution struct {
 	// Shown lists the plan positions that have shown the visitor a page, for
 	// "Step N of M".
 	Shown []int `json:"shown,omitempty"`
+	// Link is the mailed link this execution's handle currently is, if any.
+	Link *linkToken `json:"link,omitempty"`
 
 	secret     string // the handle's secret, known only while serving its holder
 	rotate     bool   // an answer moved the flow on: give it a new ID and secret
+	retired    string // the stored ID this request moved away from, deleted on save
 	newSession *Session
 	endSession bool
 	records    []PolicyRecord
@@ -91,7 +94,7 @@ func (e *Engine) Start(ctx context.Context, slug string, req *Request) (*Result,
 // Resume returns the current challenge of an execution (e.g. to render it again).
 // handle is Result.ExecutionID as the browser gave it back.
 func (e *Engine) Resume(ctx context.Context, handle string, req *Request) (*Result, error) {
-	return e.step(ctx, handle, req, nil)
+	return e.step(ctx, handle, req, nil, false)
 }
 
 // Answer submits an answer to the current challenge of an execution. An answer with
@@ -101,12 +104,12 @@ func (e *Engine) Answer(ctx context.Context, handle string, req *Request, answer
 	if answer == nil {
 		answer = map[string]any{}
 	}
-	return e.step(ctx, handle, req, answer)
+	return e.step(ctx, handle, req, answer, false)
 }
 
 // step runs one request on an execution, one at a time: parallel answers would
 // each pass the checks on the same saved state (failure counts, lock checks).
-func (e *Engine) step(ctx context.Context, handle string, req *Request, answer map[string]any) (*Result, error) {
+func (e *Engine) step(ctx context.Context, handle string, req *Request, answer map[string]any, token bool) (*Result, error) {
 	l, flow, exec, err := e.load(ctx, handle)
 	if err != nil {
 		return nil, err
@@ -124,6 +127,11 @@ func (e *Engine) step(ctx context.Context, handle string, req *Request, answer m
 	// planted or saw the old handle (flow fixation) cannot follow the user who
 	// identified and typed a password into it.
 	exec.rotate = answer != nil
+	if token {
+		if err := exec.redeemLink(e.opts.Clock.Now()); err != nil {
+			return nil, err
+		}
+	}
 	return e.run(ctx, l, flow, exec, req, answer, nil, &Result{})
 }
 
@@ -160,6 +168,16 @@ func (x *execution) newIdentity() {
 }
 
 func (x *execution) handle() string { return x.ID + "." + x.secret }
+
+// rotateNow gives the execution its new identity at once (a stage needs the
+// handle it will have); the stored record under the old ID goes when it is saved.
+func (x *execution) rotateNow() {
+	if x.retired == "" {
+		x.retired = x.ID
+	}
+	x.newIdentity()
+	x.rotate = false
+}
 
 func (e *Engine) load(ctx context.Context, handle string) (*loaded, *Flow, *execution, error) {
 	id, secret, ok := strings.Cut(handle, ".")
@@ -214,6 +232,7 @@ func (x *execution) resetContext(req *Request) {
 		x.Context[CtxPendingUser] = req.User.ID
 	}
 	x.State = nil
+	x.Link = nil
 }
 
 // plan builds the execution's stage list. It returns a terminal response when the
@@ -304,8 +323,13 @@ func (e *Engine) deniedAction(flow *Flow, exec *execution, messages []string) *R
 // challenge or at the end. The execution is saved only if the step succeeds.
 func (e *Engine) run(ctx context.Context, l *loaded, flow *Flow, exec *execution, req *Request, answer map[string]any, messages []string, res *Result) (*Result, error) {
 	finish := func(resp Response) (*Result, error) {
-		if err := e.opts.Store.DeleteExecution(ctx, exec.ID); err != nil && !errors.Is(err, ErrNotFound) {
-			return nil, fmt.Errorf("ending flow execution: %w", err)
+		for _, id := range []string{exec.ID, exec.retired} {
+			if id == "" {
+				continue
+			}
+			if err := e.opts.Store.DeleteExecution(ctx, id); err != nil && !errors.Is(err, ErrNotFound) {
+				return nil, fmt.Errorf("ending flow execution: %w", err)
+			}
 		}
 		result := "completed"
 		if resp.Type == TypeDenied {
@@ -398,10 +422,30 @@ func (e *Engine) run(ctx context.Context, l *loaded, flow *Flow, exec *execution
 			continue
 		case OutcomeDeny:
 			return finish(Response{Type: TypeDenied, Message: strings.Join(result.Messages, " ")})
+		case OutcomeWait:
+			// The stage waits for something outside the flow (a mailed link):
+			// show its challenge again.
+			ch, err := st.impl.Challenge(ctx, sc)
+			if err != nil {
+				return nil, fmt.Errorf("stage %s: %w", b.Stage, err)
+			}
+			if ch == nil {
+				return nil, fmt.Errorf("stage %s waits without a challenge", b.Stage)
+			}
+			return e.challenge(ctx, l, flow, st, exec, ch, nil, result.Messages, res)
 		case OutcomeInvalid:
 			if ch == nil {
-				// A stage without input cannot be retried: end the flow.
-				return finish(Response{Type: TypeDenied, Message: strings.Join(result.Messages, " ")})
+				// A stage without input is retried only if it now asks
+				// something (an email stage whose mail could not be sent);
+				// otherwise end the flow.
+				again, err := st.impl.Challenge(ctx, sc)
+				if err != nil {
+					return nil, fmt.Errorf("stage %s: %w", b.Stage, err)
+				}
+				if again == nil {
+					return finish(Response{Type: TypeDenied, Message: strings.Join(result.Messages, " ")})
+				}
+				return e.challenge(ctx, l, flow, st, exec, again, result.Errors, result.Messages, res)
 			}
 			switch b.InvalidResponseAction {
 			case InvalidRetry:
@@ -445,12 +489,10 @@ func (e *Engine) recheck(ctx context.Context, l *loaded, flow *Flow, b *StageBin
 func (e *Engine) challenge(ctx context.Context, l *loaded, flow *Flow, st *loadedStage, exec *execution, ch *Challenge, errs map[string][]string, messages []string, res *Result) (*Result, error) {
 	exec.markShown()
 	step, steps := exec.steps(l, flow)
-	oldID := ""
 	if exec.rotate {
-		oldID = exec.ID
-		exec.newIdentity()
-		exec.rotate = false
+		exec.rotateNow()
 	}
+	oldID := exec.retired
 	raw, err := json.Marshal(exec)
 	if err != nil {
 		return nil, fmt.Errorf("encoding flow execution: %w", err)
@@ -464,14 +506,22 @@ func (e *Engine) challenge(ctx context.Context, l *loaded, flow *Flow, st *loade
 	if err != nil {
 		return nil, fmt.Errorf("encoding flow execution: %w", err)
 	}
-	if err := e.opts.Store.PutExecution(ctx, exec.ID, raw, e.opts.ExecutionTTL); err != nil {
+	ttl := e.opts.ExecutionTTL
+	if exec.Link != nil {
+		// A mailed link outlives a shorter execution timeout.
+		if left := exec.Link.Expires.Sub(e.opts.Clock.Now()); left > ttl {
+			ttl = left
+		}
+	}
+	if err := e.opts.Store.PutExecution(ctx, exec.ID, raw, ttl); err != nil {
 		return nil, fmt.Errorf("saving flow execution: %w", err)
 	}
-	if oldID != "" {
+	if oldID != "" && oldID != exec.ID {
 		if err := e.opts.Store.DeleteExecution(ctx, oldID); err != nil && !errors.Is(err, ErrNotFound) {
 			return nil, fmt.Errorf("retiring flow execution: %w", err)
 		}
 	}
+	exec.retired = ""
 	res.Response = Response{
 		Type:     TypeChallenge,
 		Flow:     FlowInfo{Slug: flow.Slug, Title: flow.Title, Designation: string(flow.Designation)},

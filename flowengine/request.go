@@ -16,6 +16,9 @@ type Request struct {
 	Query    url.Values
 	Header   map[string][]string
 	ClientIP string
+	// Prefix is the path under which the gateway serves flows ("/.flowgate"),
+	// for absolute links to a flow (email stage).
+	Prefix string
 	// Session and User are the caller's current login, if any.
 	Session *Session
 	User    *User

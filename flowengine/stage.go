@@ -84,7 +84,13 @@ type Field struct {
 	Value string `json:"value,omitempty"`
 	// SubText is help shown under the field.
 	SubText string `json:"sub_text,omitempty"`
+	// Presentation is how a page may show the field beyond its type: "radio"
+	// shows a choice as a radio group rather than a drop-down.
+	Presentation string `json:"presentation,omitempty"`
 }
+
+// PresentationRadio asks a page to show a choice field as a radio group.
+const PresentationRadio = "radio"
 
 // Choice is one option of a choice field.
 type Choice struct {
@@ -118,6 +124,9 @@ const (
 	OutcomeDeny
 	// OutcomeCancel: discard the execution and start the flow over with a message.
 	OutcomeCancel
+	// OutcomeWait: the stage waits for something outside the flow (a mailed
+	// link); its challenge is shown again and the flow stays on it.
+	OutcomeWait
 )
 
 // Outcome is a stage's verdict on an answer.
@@ -137,6 +146,9 @@ func Invalid(errors map[string][]string, messages ...string) Outcome {
 
 // Deny ends the flow with a message.
 func Deny(message string) Outcome { return Outcome{Kind: OutcomeDeny, Messages: []string{message}} }
+
+// Wait keeps the flow on the stage and shows its challenge again, with messages.
+func Wait(messages ...string) Outcome { return Outcome{Kind: OutcomeWait, Messages: messages} }
 
 // Cancel starts the flow over with a message.
 func Cancel(message string) Outcome { return Outcome{Kind: OutcomeCancel, Messages: []string{message}} }

@@ -41,8 +41,11 @@ type Brand struct {
 
 // Field is a challenge field as a page shows it.
 type Field struct {
-	Key          string
-	Type         string // input type attribute
+	Key string
+	// Type is the input type attribute (text, email, password, number, date,
+	// checkbox, hidden), or one of: choice (a select), radio (a radio group
+	// over Choices), textarea, static (Value, else Label, as text; no input).
+	Type         string
 	Label        string
 	Required     bool
 	Autocomplete string
@@ -51,6 +54,8 @@ type Field struct {
 	Checked      bool
 	Choices      []Choice
 	Errors       []string
+	// SubText is help shown under the field.
+	SubText string
 	// Reveal adds a show/hide control to a password field (it needs Page.Script).
 	Reveal bool
 }

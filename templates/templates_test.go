@@ -166,3 +166,74 @@ func TestUnavailableSaysService(t *testing.T) {
 		t.Fatalf("503 page:\n%s", out)
 	}
 }
+
+// Each field kind of the prompt stage renders as its own control, with its help
+// text under it, everything escaped.
+func TestPromptFieldKinds(t *testing.T) {
+	p, err := templates.New("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	choices := []templates.Choice{{Value: "a", Label: "Apple"}, {Value: "b", Label: "<b>Banana</b>"}}
+	cases := []struct {
+		name  string
+		field templates.Field
+		want  []string
+		not   []string
+	}{
+		{"number", templates.Field{Key: "age", Type: "number", Label: "Age", Value: "42", Required: true},
+			[]string{`<input type="number" id="f-age" name="age" value="42" required>`}, nil},
+		{"date", templates.Field{Key: "dob", Type: "date", Label: "Born", Value: "2000-01-31"},
+			[]string{`<input type="date" id="f-dob" name="dob" value="2000-01-31">`}, nil},
+		{"static", templates.Field{Key: "note", Type: "static", Label: "Note", Value: "Read <this>"},
+			[]string{`<p id="f-note">Read &lt;this&gt;</p>`}, []string{`name="note"`, `<label`}},
+		{"static label only", templates.Field{Key: "note", Type: "static", Label: "Just a label"},
+			[]string{`<p id="f-note">Just a label</p>`}, []string{`name="note"`}},
+		{"textarea", templates.Field{Key: "bio", Type: "textarea", Label: "Bio", Value: "</textarea><script>", Placeholder: "Tell us"},
+			[]string{`<textarea id="f-bio" name="bio" placeholder="Tell us">&lt;/textarea&gt;&lt;script&gt;</textarea>`}, []string{"<script>"}},
+		{"select", templates.Field{Key: "fruit", Type: "choice", Label: "Fruit", Value: "b", Choices: choices},
+			[]string{`<select id="f-fruit" name="fruit">`, `<option value="b" selected>&lt;b&gt;Banana&lt;/b&gt;</option>`},
+			[]string{`type="radio"`}},
+		{"radio", templates.Field{Key: "fruit", Type: "radio", Label: "Fruit", Value: "b", Required: true, Choices: choices,
+			Errors: []string{"Choose one of the options."}},
+			[]string{`<fieldset class="field radio" aria-describedby="e-fruit">`, `<legend>Fruit</legend>`,
+				`<input type="radio" id="f-fruit-0" name="fruit" value="a" required aria-invalid="true">`,
+				`<label for="f-fruit-0">Apple</label>`,
+				`<input type="radio" id="f-fruit-1" name="fruit" value="b" checked required aria-invalid="true">`,
+				`<label for="f-fruit-1">&lt;b&gt;Banana&lt;/b&gt;</label>`,
+				`<p class="field-error" id="e-fruit">Choose one of the options.</p>`},
+			[]string{`<select`}},
+		{"sub text", templates.Field{Key: "nick", Type: "text", Label: "Nickname", SubText: "Shown to <others>"},
+			[]string{`aria-describedby="h-nick"`, `<p class="field-help" id="h-nick">Shown to &lt;others&gt;</p>`}, nil},
+		{"sub text and errors", templates.Field{Key: "nick", Type: "text", Label: "Nickname", SubText: "Help", Errors: []string{"Bad."}},
+			[]string{`aria-invalid="true" aria-describedby="h-nick e-nick"`, `<p class="field-help" id="h-nick">Help</p>`,
+				`<p class="field-error" id="e-nick">Bad.</p>`}, nil},
+		{"static sub text", templates.Field{Key: "note", Type: "static", Label: "Note", SubText: "More"},
+			[]string{`<p class="field-help" id="h-note">More</p>`}, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			pg := page()
+			pg.Messages = nil
+			pg.Fields = []templates.Field{tc.field}
+			var buf bytes.Buffer
+			if err := p.Render(&buf, p.StageTemplate("prompt"), pg); err != nil {
+				t.Fatal(err)
+			}
+			out := buf.String()
+			for _, want := range tc.want {
+				if !strings.Contains(out, want) {
+					t.Errorf("page lacks %s\n%s", want, out)
+				}
+			}
+			for _, not := range tc.not {
+				if strings.Contains(out, not) {
+					t.Errorf("page has %s", not)
+				}
+			}
+			if strings.Contains(out, " style=") || strings.Contains(out, "<style") {
+				t.Error("inline style breaks the CSP")
+			}
+		})
+	}
+}

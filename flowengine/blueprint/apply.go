@@ -147,31 +147,37 @@ func (bp *Blueprint) Apply(ctx context.Context, e *flowengine.Engine) error {
 	return Set{bp}.Apply(ctx, e)
 }
 
-// stillUsed refuses to remove a stage or policy that a flow remaining after the
-// change still uses, naming the absent entry (the engine refuses it too, but
-// names the flow, which may be in no file at all).
+// stillUsed refuses to remove a stage or policy that a flow or stage remaining
+// after the change still uses, naming the absent entry (the engine refuses it
+// too, but names the flow or stage, which may be in no file at all).
 func stillUsed(live *flowengine.Config, ch flowengine.Change, removedBy map[string]*Blueprint) error {
 	if len(ch.Remove.Stages)+len(ch.Remove.Policies) == 0 {
 		return nil
 	}
 	after := flowengine.Remove(flowengine.Merge(live, ch.Config), ch.Remove)
 	var errs []error
-	used := func(key, flow string) {
+	used := func(key, user string) {
 		if bp, ok := removedBy[key]; ok {
 			kind, name, _ := strings.Cut(key, " ")
-			errs = append(errs, bp.errorAt(kind, name, fmt.Sprintf("state: absent, but flow %s still uses it", flow)))
+			errs = append(errs, bp.errorAt(kind, name, fmt.Sprintf("state: absent, but %s still uses it", user)))
 			delete(removedBy, key) // once per entry
 		}
 	}
 	for _, f := range after.Flows {
 		for _, b := range f.Policies {
-			used("policy "+b.Policy, f.Slug)
+			used("policy "+b.Policy, "flow "+f.Slug)
 		}
 		for _, sb := range f.Stages {
-			used("stage "+sb.Stage, f.Slug)
+			used("stage "+sb.Stage, "flow "+f.Slug)
 			for _, b := range sb.Policies {
-				used("policy "+b.Policy, f.Slug)
+				used("policy "+b.Policy, "flow "+f.Slug)
 			}
+		}
+	}
+	// Every stage counts, bound to a flow or not: the engine checks them all.
+	for _, s := range after.Stages {
+		for _, p := range stagePolicies(s) {
+			used("policy "+p, "stage "+s.Name+" (validation_policies)")
 		}
 	}
 	return errors.Join(errs...)

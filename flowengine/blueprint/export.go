@@ -125,6 +125,13 @@ func document(cfg *flowengine.Config, slugs []string) (*Document, error) {
 			}
 		}
 	}
+	// A stage may evaluate policies itself (a prompt's validation_policies):
+	// those go with it, or the export would not import on its own.
+	for name := range usedStages {
+		for _, p := range stagePolicies(stages[name]) {
+			usedPolicies[p] = true
+		}
+	}
 	if len(slugs) == 1 {
 		doc.Metadata = &Metadata{Name: slugs[0]}
 	}
@@ -141,6 +148,26 @@ func document(cfg *flowengine.Config, slugs []string) (*Document, error) {
 		}
 	}
 	return doc, nil
+}
+
+// stagePolicies are the policies a stage's config names in validation_policies.
+// The config is read directly rather than through the stage's factory, so a
+// blueprint needs no stage registry, and a stage type that does not exist here
+// still exports what it names. Non-string entries are left for the stage's own
+// config check to refuse.
+func stagePolicies(def flowengine.StageDef) []string {
+	var out []string
+	switch v := def.Config["validation_policies"].(type) {
+	case []string:
+		out = v
+	case []any:
+		for _, p := range v {
+			if s, ok := p.(string); ok && s != "" {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -167,6 +167,8 @@ func (s *prompt) Challenge(context.Context, *flowengine.StageContext) (*flowengi
 			f.Autocomplete = "email"
 		case PromptPassword:
 			f.Autocomplete, f.Value = "new-password", ""
+		case PromptRadio:
+			f.Presentation = flowengine.PresentationRadio
 		}
 		for _, c := range pf.Choices {
 			f.Choices = append(f.Choices, flowengine.Choice{Value: c.Value, Label: c.Label})
