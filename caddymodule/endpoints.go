@@ -45,6 +45,8 @@ func (h *Handler) serveFlowgate(w http.ResponseWriter, r *http.Request) error {
 		}
 		http.Redirect(w, r, target, http.StatusFound)
 		return nil
+	case rest == "/account" || rest == "/account/":
+		return h.account(w, r)
 	case rest == "/signed-out" || rest == "/signed-out/":
 		return h.signedOut(w, r)
 	case rest == "/auth/verify":

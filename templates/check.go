@@ -8,7 +8,7 @@ import (
 )
 
 // statusPages are the templates of the pages that are not a stage's.
-var statusPages = []string{"denied", "forbidden", "notfound", "expired", "error", "unavailable", "signed_out"}
+var statusPages = []string{"denied", "forbidden", "notfound", "expired", "error", "unavailable", "signed_out", "account"}
 
 // Check renders every page (each stage_* template and each status page, inside
 // the layout) with sample data that fills every Page field, so that a template

@@ -118,7 +118,7 @@ func New(overrideDir string) (*Pages, error) {
 			}
 		}
 	}
-	for _, required := range []string{"layout", "stage_generic", "denied", "notfound", "expired", "error", "unavailable", "forbidden", "signed_out"} {
+	for _, required := range []string{"layout", "stage_generic", "denied", "notfound", "expired", "error", "unavailable", "forbidden", "signed_out", "account"} {
 		if t.Lookup(required) == nil {
 			return nil, fmt.Errorf("template %q is missing", required)
 		}

@@ -76,6 +76,8 @@ const (
 	promptName       = "name"
 	promptPassword   = "password"
 	promptAttributes = "attributes."
+	// reservedAttributePrefix marks attributes flowgate itself keeps.
+	reservedAttributePrefix = "flowgate."
 )
 
 // userChanges is what the prompt data asks to write. Only these keys map: a
@@ -157,7 +159,9 @@ func readChanges(data map[string]any, creating bool) (ch userChanges, errs map[s
 	}
 	for k, v := range data {
 		// One level: "attributes.a.b" sets the attribute named "a.b".
-		if key, ok := strings.CutPrefix(k, promptAttributes); ok && key != "" {
+		// Attributes under "flowgate." are flowgate's own records (remembered
+		// consent): no answer may set them.
+		if key, ok := strings.CutPrefix(k, promptAttributes); ok && key != "" && !strings.HasPrefix(key, reservedAttributePrefix) {
 			if ch.attributes == nil {
 				ch.attributes = map[string]any{}
 			}

@@ -120,7 +120,8 @@ func TestUserWrite(t *testing.T) {
 			name: "create from prompt data",
 			prompt: map[string]any{"username": " bob ", "email": "bob@example.com", "name": "Bob", "password": "s3cret",
 				"password_repeat": "s3cret", "attributes.locale": "de", "attributes.a.b": 1.0,
-				"is_active": false, "groups": []any{"admins"}, "id": "forged", "password_hash": "x"},
+				"is_active": false, "groups": []any{"admins"}, "id": "forged", "password_hash": "x",
+				"attributes.flowgate.consent.f.s": "2026-01-01T00:00:00Z"}, // reserved: never set by an answer
 			kind: flowengine.OutcomeContinue,
 			check: func(t *testing.T, e *stageEnv, sc *flowengine.StageContext) {
 				u, err := e.store.GetUserByUsername(ctx, "bob")
