@@ -84,6 +84,8 @@ func serveAdmin(w http.ResponseWriter, r *http.Request) error {
 		return adminExplain(ctx, w, r, app)
 	case parts[0] == "users":
 		return adminUsers(ctx, w, r, app)
+	case parts[0] == "invites":
+		return adminInvites(ctx, w, r, app)
 	}
 	return apiErr(http.StatusNotFound, "no such flowgate admin endpoint: %s %s", r.Method, r.URL.Path)
 }

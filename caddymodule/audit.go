@@ -34,6 +34,8 @@ const (
 	auditFlowDeleted          = "flow_deleted"
 	auditPolicyFailed         = "policy_failed"
 	auditExecutionUnavailable = "flow_unavailable"
+	auditInviteCreated        = "invite_created"
+	auditInviteRevoked        = "invite_revoked"
 )
 
 // observer turns the engine's events into metrics and audit entries.

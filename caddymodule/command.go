@@ -168,6 +168,7 @@ it reads the running gateway's flows, stages and policies (GET
 	cmd.AddCommand(userCommand(admin))
 	cmd.AddCommand(flowCommand(admin))
 	cmd.AddCommand(explainCommand(admin))
+	cmd.AddCommand(inviteCommand(admin))
 }
 
 func flowCommand(admin adminFunc) *cobra.Command {

@@ -45,8 +45,9 @@ func TestPromptEnrollment(t *testing.T) {
 	wantChallenge(t, res, "prompt")
 	res = e.answer(res, r, "username", "nina", "password", "password", "password_repeat", "password")
 	wantChallenge(t, res, "prompt")
-	if got := strings.Join(res.Response.Messages, " "); !strings.Contains(got, "Choose a stronger password.") {
-		t.Fatalf("messages %q, want the policy's message", got)
+	// The policy's message stands next to the password field.
+	if got := strings.Join(res.Response.Errors["password"], " "); !strings.Contains(got, "Choose a stronger password.") {
+		t.Fatalf("password field errors %q (messages %q), want the policy's message", got, res.Response.Messages)
 	}
 	if _, err := e.store.GetUserByUsername(ctx, "nina"); !errors.Is(err, flowengine.ErrNotFound) {
 		t.Fatalf("weak password wrote a user: %v", err)

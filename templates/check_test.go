@@ -28,7 +28,7 @@ func TestCheck(t *testing.T) {
 			`template stage_password does not render: rendering stage_password: template: stage_password.html:1:29: executing "stage_password" at <.Nope>: can't evaluate field Nope`},
 		{"missing field in a new stage page", "stage_consent.html", `{{define "stage_consent"}}{{.Consent.Scopes}}{{end}}`, "template stage_consent does not render"},
 		{"missing field in a status page", "status.html", `{{define "denied"}}{{.Reason}}{{end}}`, "template denied does not render"},
-		{"missing field in a field of the form", "fields.html", `{{define "fields"}}{{range .Fields}}{{.Hint}}{{end}}{{end}}`, "template stage_dummy does not render"},
+		{"missing field in a field of the form", "fields.html", `{{define "fields"}}{{range .Fields}}{{.Hint}}{{end}}{{end}}`, "can't evaluate field Hint"},
 		{"missing template", "stage_generic.html", `{{define "stage_generic"}}{{template "header" .}}{{end}}`, `no such template "header"`},
 		{"missing field in the layout", "layout.html", `{{define "layout"}}{{.Brand.Colour}}{{end}}`, "rendering layout"},
 		{"wrong function use", "status.html", `{{define "expired"}}{{join .Message ","}}{{end}}`, "template expired does not render"},

@@ -237,3 +237,54 @@ func TestPromptFieldKinds(t *testing.T) {
 		})
 	}
 }
+
+// The proof-of-work page loads pow.js from the static folder (no inline
+// script) with the puzzle in data attributes; other pages do not load it.
+func TestCaptchaProofOfWorkPage(t *testing.T) {
+	p, err := templates.New("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.StageTemplate("captcha") != "stage_captcha" {
+		t.Fatal("no captcha page")
+	}
+	pg := page()
+	pg.Fields = []templates.Field{{Key: "token", Type: "hidden", Required: true}}
+	pg.Data = map[string]any{"pow": map[string]any{"challenge": "ABC234", "difficulty": 16, "algorithm": "sha256"}}
+	var buf bytes.Buffer
+	if err := p.Render(&buf, "stage_captcha", pg); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	for _, want := range []string{`<script src="/.flowgate/static/pow.js" defer></script>`,
+		`data-pow-challenge="ABC234"`, `data-pow-difficulty="16"`, `<input type="hidden" name="token" value="">`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("lacks %s:\n%s", want, out)
+		}
+	}
+	if strings.Count(out, "<script") != 1 || strings.Contains(out, "data-pow-retry") {
+		t.Errorf("inline script, or a retry without an error:\n%s", out)
+	}
+	// After a refused answer the error shows and the script waits for a click.
+	pg.Fields[0].Errors = []string{"The captcha was not solved. Try again."}
+	buf.Reset()
+	if err := p.Render(&buf, "stage_captcha", pg); err != nil {
+		t.Fatal(err)
+	}
+	if out := buf.String(); !strings.Contains(out, "data-pow-retry") || !strings.Contains(out, "The captcha was not solved") {
+		t.Errorf("refusal not shown:\n%s", out)
+	}
+	js, err := fs.ReadFile(templates.Static(), "pow.js")
+	if err != nil || !strings.Contains(string(js), "crypto.subtle.digest") {
+		t.Fatalf("pow.js: %v", err)
+	}
+	// A siteverify page, or any other, does not load it.
+	pg.Data = map[string]any{"site_key": "k", "js_url": "https://example.com/api.js"}
+	buf.Reset()
+	if err := p.Render(&buf, "stage_captcha", pg); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(buf.String(), "pow.js") {
+		t.Error("pow.js without a puzzle")
+	}
+}

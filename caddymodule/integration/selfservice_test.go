@@ -47,10 +47,18 @@ func (g *gateway) freshJar() http.CookieJar {
 	return old
 }
 
+// messages joins a challenge's messages and field errors: what the page shows.
 func messages(m map[string]any) string {
 	var out []string
 	for _, v := range m["messages"].([]any) {
 		out = append(out, v.(string))
+	}
+	if errs, ok := m["errors"].(map[string]any); ok {
+		for _, list := range errs {
+			for _, v := range list.([]any) {
+				out = append(out, v.(string))
+			}
+		}
 	}
 	return strings.Join(out, " ")
 }

@@ -197,6 +197,11 @@ func (s *prompt) Submit(ctx context.Context, sc *flowengine.StageContext, answer
 		if len(messages) == 0 {
 			messages = []string{"Your answers were not accepted."}
 		}
+		// Password rules are what these policies check in practice: show their
+		// messages next to the (first) new password, where the user looks.
+		if key := s.firstPassword(); key != "" {
+			return flowengine.Invalid(map[string][]string{key: messages}), nil
+		}
 		return flowengine.Invalid(nil, messages...), nil
 	}
 	data, _ := sc.Context[flowengine.CtxPromptData].(map[string]any)
@@ -319,3 +324,14 @@ func usernameProblem(ctx context.Context, sc *flowengine.StageContext, name stri
 
 // Interface guard: the engine checks validation_policies against loaded policies.
 var _ flowengine.PolicyUser = (*prompt)(nil)
+
+// firstPassword is the key of the first password field that is not a
+// "_repeat" confirmation ("" if none).
+func (s *prompt) firstPassword() string {
+	for _, f := range s.cfg.Fields {
+		if f.Type == PromptPassword && !s.isRepeat(f.FieldKey) {
+			return f.FieldKey
+		}
+	}
+	return ""
+}
