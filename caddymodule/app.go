@@ -229,8 +229,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 		Policies:     compilePolicies,
 		ValidateNext: flowengine.TrustedNext(a.trusted),
 		ExecutionTTL: time.Duration(a.ExecutionTimeout),
-		Services:     flowengine.Services{Regulator: a.regulator, Hashes: a.hashes, Mailer: a.mailer(), BaseURL: a.mailBaseURL()},
-		Observer:     a.observer,
+		Services: flowengine.Services{Regulator: a.regulator, Hashes: a.hashes, Mailer: a.mailer(), BaseURL: a.mailBaseURL(),
+			MailRenderer: mailTemplates{pages: pages, brand: templates.Brand{Name: a.Branding.Name, LogoURL: a.Branding.LogoURL}}},
+		Observer: a.observer,
 	})
 	if err != nil {
 		return err

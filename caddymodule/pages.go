@@ -32,6 +32,9 @@ func (h *Handler) render(w http.ResponseWriter, status int, name string, p *temp
 		return nil
 	}
 	pageHeaders(w)
+	if p.WidgetOrigin != "" {
+		w.Header().Set("Content-Security-Policy", widgetCSP(p.WidgetOrigin))
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	_, err := w.Write(buf.Bytes())
@@ -181,6 +184,13 @@ func (h *Handler) stagePage(res *flowengine.Result) *templates.Page {
 	p.Errors = append(p.Errors, resp.Messages[:refusals]...)
 	p.Messages = resp.Messages[refusals:]
 	p.Data = resp.Data
+	if resp.Stage.Type == "captcha" {
+		// A siteverify captcha's widget script: its origin, and only on this
+		// page, joins the CSP.
+		if js, _ := resp.Data["js_url"].(string); js != "" {
+			p.WidgetOrigin = widgetOrigin(js)
+		}
+	}
 	// "Not you?": the same flow from the start, keeping next.
 	p.Restart = restartURL(p.Action, res.Next)
 	reveal, _ := resp.Data["allow_show_password"].(bool)

@@ -64,7 +64,8 @@ type planEntry struct {
 const maxAnswerValue = 8 << 10
 
 // Start plans a new execution of the flow with this slug and runs it up to its
-// first challenge. The request's "next" query parameter is validated and kept.
+// first challenge. The request's "next" query parameter is validated and kept;
+// its CarryParam seeds the context a redirect stage carried (see takeCarried).
 func (e *Engine) Start(ctx context.Context, slug string, req *Request) (*Result, error) {
 	l := e.loaded.Load()
 	flow, ok := l.flows[slug]
@@ -82,6 +83,11 @@ func (e *Engine) Start(ctx context.Context, slug string, req *Request) (*Result,
 		}
 	}
 	exec.resetContext(req)
+	if key := req.Query.Get(CarryParam); key != "" {
+		if err := e.takeCarried(ctx, slug, key, exec, req); err != nil {
+			return nil, err
+		}
+	}
 	if resp := e.plan(ctx, l, flow, exec, req); resp != nil {
 		res.Response = *resp
 		res.Records = exec.records

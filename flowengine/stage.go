@@ -204,8 +204,10 @@ func (sc *StageContext) Report(ev Event) {
 
 // Services are optional collaborators some stages need; nil means absent.
 type Services struct {
-	Mailer    Mailer
-	Regulator Regulator
+	Mailer Mailer
+	// MailRenderer writes the email stage's mail; nil keeps the built-in wording.
+	MailRenderer MailRenderer
+	Regulator    Regulator
 	// BaseURL builds absolute links to a flow (email stage).
 	BaseURL string
 	// Hashes bounds password hashing (password stage); nil is unlimited.
@@ -214,6 +216,20 @@ type Services struct {
 	// moves a non-default hash to the default (benchmarks set it to measure the
 	// flow rather than argon2id).
 	KeepHashes bool
+}
+
+// MailRenderer renders a stage's mail (kind "email": the email stage's link)
+// from templates an operator may replace.
+type MailRenderer interface {
+	RenderMail(kind string, data MailData) (subject, text, html string, err error)
+}
+
+// MailData is what a mail says.
+type MailData struct {
+	Link      string // the absolute link that continues the flow
+	FlowTitle string
+	Username  string // the pending user's, else prompt_data's username; may be ""
+	Expiry    string // how long the link works, as text ("30m")
 }
 
 // Later returns the stages planned after this one in the execution, in order.

@@ -11,10 +11,10 @@ import (
 var statusPages = []string{"denied", "forbidden", "notfound", "expired", "error", "unavailable", "signed_out", "account"}
 
 // Check renders every page (each stage_* template and each status page, inside
-// the layout) with sample data that fills every Page field, so that a template
-// override that refers to a field or template that does not exist, or calls a
-// function wrongly, fails the config load instead of every page at run time.
-// The error names the template.
+// the layout) and the mail templates with sample data that fills every field,
+// so that a template override that refers to a field or template that does not
+// exist, or calls a function wrongly, fails the config load instead of every
+// page or mail at run time. The error names the template.
 func (p *Pages) Check() error {
 	var pages []string
 	for _, t := range p.t.Templates() {
@@ -32,7 +32,16 @@ func (p *Pages) Check() error {
 			return fmt.Errorf("template %s does not render: %w", name, err)
 		}
 	}
+	if _, _, _, err := p.RenderMail(sampleMail()); err != nil {
+		return fmt.Errorf("mail template does not render: %w", err)
+	}
 	return nil
+}
+
+// sampleMail is mail data with every field set.
+func sampleMail() MailData {
+	return MailData{Link: "https://example.com/.flowgate/flows/default-recovery/?flow_token=abc", FlowTitle: "Recover your account",
+		Username: "alice", Brand: Brand{Name: "Example", LogoURL: "https://example.com/logo.svg"}, Expiry: "30m"}
 }
 
 // samplePage is a page with every field set, as the pages are rendered with:
@@ -71,11 +80,14 @@ func samplePage() *Page {
 		Data: map[string]any{
 			"user": "alice", "allow_show_password": true,
 			"enrollment_flow": "default-enrollment", "recovery_flow": "default-recovery",
+			"site_key": "site-key", "js_url": "https://challenges.cloudflare.com/turnstile/v0/api.js",
 		},
 		Message: "Access denied.",
 		Links:   []Link{{URL: "/.flowgate/default/authentication/", Label: "Sign in"}},
 		User:    "alice",
 		Restart: "/.flowgate/flows/default-authentication/?next=%2F",
 		Script:  true,
+		// WidgetOrigin goes into the CSP header, not the page.
+		WidgetOrigin: "https://challenges.cloudflare.com",
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -29,7 +30,8 @@ func Static() fs.FS {
 
 // Pages is the compiled template set.
 type Pages struct {
-	t *template.Template
+	t    *template.Template
+	mail *mailTemplates
 }
 
 // Brand is what an operator can change about the look.
@@ -88,18 +90,25 @@ type Page struct {
 	Restart string
 	// Script loads flowgate.js (the show-password control).
 	Script bool
+	// WidgetOrigin is the origin (scheme://host[:port]) of a third-party
+	// widget the page loads (a siteverify captcha): the page's CSP, and no
+	// other page's, allows it for scripts, frames and connections.
+	WidgetOrigin string
 }
 
 // Link is a secondary action (sign up, forgot password, start over).
 type Link struct{ URL, Label string }
 
 // New compiles the embedded templates and then any *.html in overrideDir, whose
-// templates replace the embedded ones of the same name.
+// templates replace the embedded ones of the same name. The mail templates
+// (MailSubject, MailText, MailHTML) are files of their own: one in overrideDir
+// replaces the embedded one of that file name.
 func New(overrideDir string) (*Pages, error) {
-	t := template.New("flowgate").Funcs(template.FuncMap{
+	funcs := map[string]any{
 		"join":  strings.Join,
 		"lower": strings.ToLower,
-	})
+	}
+	t := template.New("flowgate").Funcs(funcs)
 	t, err := t.ParseFS(htmlFiles, "html/*.html")
 	if err != nil {
 		return nil, fmt.Errorf("parsing built-in templates: %w", err)
@@ -112,6 +121,7 @@ func New(overrideDir string) (*Pages, error) {
 		if _, err := os.Stat(overrideDir); err != nil {
 			return nil, fmt.Errorf("reading templates from %s: %w", overrideDir, err)
 		}
+		files = slices.DeleteFunc(files, func(f string) bool { return filepath.Base(f) == MailHTML })
 		if len(files) > 0 {
 			if t, err = t.ParseFiles(files...); err != nil {
 				return nil, fmt.Errorf("parsing templates from %s: %w", overrideDir, err)
@@ -123,7 +133,11 @@ func New(overrideDir string) (*Pages, error) {
 			return nil, fmt.Errorf("template %q is missing", required)
 		}
 	}
-	return &Pages{t: t}, nil
+	mail, err := newMail(overrideDir, funcs)
+	if err != nil {
+		return nil, err
+	}
+	return &Pages{t: t, mail: mail}, nil
 }
 
 // StageTemplate names the template for a stage type, falling back to the generic one.

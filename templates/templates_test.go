@@ -288,3 +288,46 @@ func TestCaptchaProofOfWorkPage(t *testing.T) {
 		t.Error("pow.js without a puzzle")
 	}
 }
+
+// A siteverify page loads the provider's script and captcha.js, and draws the
+// widget's container with the site key, escaped.
+func TestCaptchaSiteverifyPage(t *testing.T) {
+	p, err := templates.New("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pg := page()
+	pg.Fields = []templates.Field{{Key: "token", Type: "hidden", Required: true}}
+	pg.Data = map[string]any{"site_key": `k"><script>x</script>`, "js_url": "https://challenges.cloudflare.com/turnstile/v0/api.js"}
+	var buf bytes.Buffer
+	if err := p.Render(&buf, "stage_captcha", pg); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	for _, want := range []string{
+		`<div class="captcha-widget cf-turnstile h-captcha g-recaptcha" id="captcha-widget" data-sitekey="k&#34;&gt;&lt;script&gt;x&lt;/script&gt;" data-response-field-name="token"></div>`,
+		`<script src="https://challenges.cloudflare.com/turnstile/v0/api.js" async defer></script>`,
+		`<script src="/.flowgate/static/captcha.js" defer></script>`,
+		`<input type="hidden" name="token" value="">`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("lacks %s:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "<script>x") || strings.Contains(out, "pow.js") {
+		t.Errorf("unescaped site key, or pow.js:\n%s", out)
+	}
+	js, err := fs.ReadFile(templates.Static(), "captcha.js")
+	if err != nil || !strings.Contains(string(js), "h-captcha-response") {
+		t.Fatalf("captcha.js: %v", err)
+	}
+	// A proof-of-work page draws no widget.
+	pg.Data = map[string]any{"pow": map[string]any{"challenge": "A", "difficulty": 1}}
+	buf.Reset()
+	if err := p.Render(&buf, "stage_captcha", pg); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(buf.String(), "captcha-widget") || strings.Contains(buf.String(), "captcha.js") {
+		t.Error("widget on a proof-of-work page")
+	}
+}

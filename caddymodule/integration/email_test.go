@@ -119,6 +119,9 @@ func TestEmailLinkSignsInAnotherBrowser(t *testing.T) {
 	if link == "" {
 		t.Fatalf("no link in mail:\n%s", decoded)
 	}
+	if !strings.Contains(string(decoded), "Hello alice,") { // the built-in mail templates
+		t.Fatalf("mail not from the templates:\n%s", decoded)
+	}
 	path := strings.TrimPrefix(link, base)
 
 	// Another browser: a fresh cookie jar, HTML like a mail client opens it.

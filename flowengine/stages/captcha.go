@@ -141,6 +141,12 @@ func newCaptcha(def flowengine.StageDef) (flowengine.Stage, error) {
 	if c.JSURL == "" {
 		c.JSURL = DefaultTurnstileJSURL
 	}
+	// The HTML page loads the script and its CSP allows the script's origin:
+	// an http(s) URL whose host is a plain name, address or [IPv6] (and port).
+	if u, err := url.Parse(c.JSURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" ||
+		u.User != nil || strings.Trim(u.Host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]") != "" {
+		return nil, fmt.Errorf("js_url: %q is not an http(s) URL", c.JSURL)
+	}
 	if t := c.ScoreMinThreshold; t != nil && (*t < 0 || *t > 1) {
 		return nil, fmt.Errorf("score_min_threshold: %v is not between 0 and 1", *t)
 	}

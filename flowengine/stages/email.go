@@ -16,7 +16,8 @@ func init() { register("email", newEmail) }
 
 // EmailConfig configures the email stage.
 type EmailConfig struct {
-	// Subject of the mail (default "Continue signing in").
+	// Subject of the mail; when empty, the mail template's (built in:
+	// "Continue signing in").
 	Subject string `json:"subject,omitempty"`
 	// TokenExpiry bounds how long the mailed link works: a Go or authentik
 	// duration (default 30m).
@@ -49,9 +50,6 @@ func newEmail(def flowengine.StageDef) (flowengine.Stage, error) {
 	s := &email{}
 	if err := flowengine.DecodeConfig(def.Config, &s.cfg); err != nil {
 		return nil, err
-	}
-	if s.cfg.Subject == "" {
-		s.cfg.Subject = defaultEmailSubject
 	}
 	d, err := flowengine.ParseDuration(s.cfg.TokenExpiry)
 	if err != nil {
@@ -96,7 +94,7 @@ func (s *email) Submit(ctx context.Context, sc *flowengine.StageContext, _ flowe
 	if sc.Services.Mailer == nil {
 		return flowengine.Outcome{}, errors.New("no mail server is configured (the smtp global option)")
 	}
-	to, err := s.recipient(ctx, sc)
+	to, username, err := s.recipient(ctx, sc)
 	if err != nil {
 		return flowengine.Outcome{}, err
 	}
@@ -109,7 +107,11 @@ func (s *email) Submit(ctx context.Context, sc *flowengine.StageContext, _ flowe
 		return flowengine.Wait(), nil
 	}
 	link := s.link(sc, token)
-	mail := flowengine.Mail{To: to, Subject: s.cfg.Subject, Text: mailText(sc, link, s.expiry), HTML: mailHTML(sc, link, s.expiry)}
+	mail, err := s.compose(sc, to, username, link)
+	if err != nil {
+		sc.DropLinkToken()
+		return flowengine.Outcome{}, err
+	}
 	if err := sc.Services.Mailer.Send(ctx, mail); err != nil {
 		sc.DropLinkToken()
 		sc.State[emailSent], sc.State[emailFailed] = false, true
@@ -144,24 +146,61 @@ func (s *email) finish(ctx context.Context, sc *flowengine.StageContext) (flowen
 	return flowengine.Continue(), nil
 }
 
+// compose writes the mail through Services.MailRenderer, else with the
+// built-in wording; a configured subject wins over the template's.
+func (s *email) compose(sc *flowengine.StageContext, to, username, link string) (flowengine.Mail, error) {
+	mail := flowengine.Mail{To: to, Subject: s.cfg.Subject}
+	if r := sc.Services.MailRenderer; r != nil {
+		data := flowengine.MailData{Link: link, FlowTitle: flowTitle(sc), Username: username, Expiry: expiryText(s.expiry)}
+		subject, text, html, err := r.RenderMail("email", data)
+		if err != nil {
+			return flowengine.Mail{}, fmt.Errorf("rendering the mail: %w", err)
+		}
+		if mail.Subject == "" {
+			mail.Subject = subject
+		}
+		mail.Text, mail.HTML = text, html
+	} else {
+		mail.Text, mail.HTML = mailText(sc, link, s.expiry), mailHTML(sc, link, s.expiry)
+	}
+	if mail.Subject == "" {
+		mail.Subject = defaultEmailSubject
+	}
+	return mail, nil
+}
+
+// expiryText is a duration without trailing zero units: "30m", "2h", "1h30m".
+func expiryText(d time.Duration) string {
+	t := d.String()
+	if strings.HasSuffix(t, "m0s") {
+		t = strings.TrimSuffix(t, "0s")
+	}
+	if strings.HasSuffix(t, "h0m") {
+		t = strings.TrimSuffix(t, "0m")
+	}
+	return t
+}
+
 // recipient is the pending user's address, else the prompt's email; "" when
-// there is none (an unknown address in a recovery flow).
-func (s *email) recipient(ctx context.Context, sc *flowengine.StageContext) (string, error) {
+// there is none (an unknown address in a recovery flow). The name is the
+// pending user's username, else the prompt's.
+func (s *email) recipient(ctx context.Context, sc *flowengine.StageContext) (to, username string, err error) {
 	user, err := sc.PendingUser(ctx)
 	if err != nil && !errors.Is(err, flowengine.ErrNotFound) {
-		return "", err
+		return "", "", err
 	}
 	if user != nil {
-		return user.Email, nil
+		return user.Email, user.Username, nil
 	}
 	if err == nil {
 		if prompt, ok := sc.Context[flowengine.CtxPromptData].(map[string]any); ok {
 			if v, ok := prompt[promptEmail].(string); ok {
-				return strings.TrimSpace(v), nil
+				name, _ := prompt[promptUsername].(string)
+				return strings.TrimSpace(v), strings.TrimSpace(name), nil
 			}
 		}
 	}
-	return "", nil
+	return "", "", nil
 }
 
 // link is the absolute URL of the flow with the token: Services.BaseURL, else

@@ -65,9 +65,14 @@ flows:
 
 func emailEngine(t *testing.T, e *stageEnv, m flowengine.Mailer) *flowengine.Engine {
 	t.Helper()
+	return emailEngineWith(t, e, flowengine.Services{Mailer: m})
+}
+
+func emailEngineWith(t *testing.T, e *stageEnv, services flowengine.Services) *flowengine.Engine {
+	t.Helper()
 	ctx := context.Background()
 	eng, err := flowengine.New(flowengine.Options{Store: e.store, Stages: stages.Types(), Policies: noPolicies, Clock: e.clock,
-		Services: flowengine.Services{Mailer: m}})
+		Services: services})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,5 +287,65 @@ func TestEmailActivatesEnrolledUser(t *testing.T) {
 	}
 	if carol, err = e.store.GetUser(ctx, carol.ID); err != nil || !carol.IsActive {
 		t.Fatalf("carol after the link: %+v %v", carol, err)
+	}
+}
+
+// fakeRenderer writes mails from the data it gets, and records it.
+type fakeRenderer struct {
+	mu   sync.Mutex
+	got  []flowengine.MailData
+	kind string
+}
+
+func (r *fakeRenderer) RenderMail(kind string, d flowengine.MailData) (string, string, string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.kind = kind
+	r.got = append(r.got, d)
+	return "Template subject", "text " + d.Link + " for " + d.Username + " in " + d.Expiry,
+		`<a href="` + d.Link + `">` + d.FlowTitle + `</a>`, nil
+}
+
+// Services.MailRenderer writes the mail; a configured subject still wins over
+// the template's.
+func TestEmailMailRenderer(t *testing.T) {
+	ctx := context.Background()
+	e := newStageEnv(t)
+	m := &fakeMailer{}
+	r := &fakeRenderer{}
+	eng := emailEngineWith(t, e, flowengine.Services{Mailer: m, MailRenderer: r})
+	req := emailRequest("rec")
+	res, err := eng.Start(ctx, "rec", req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err = eng.Answer(ctx, res.ExecutionID, req, map[string]any{"uid_field": "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	if m.count() != 1 || len(r.got) != 1 {
+		t.Fatalf("%d mails, %d renders; want 1", m.count(), len(r.got))
+	}
+	mail, d := m.sent[0], r.got[0]
+	if r.kind != "email" || d.Username != "alice" || d.Expiry != "15m" || d.FlowTitle == "" {
+		t.Fatalf("render data: %q %+v", r.kind, d)
+	}
+	if mail.Subject != "Reset your password" || mail.Text != "text "+d.Link+" for alice in 15m" {
+		t.Fatalf("mail: %+v", mail)
+	}
+	mailToken(t, mail, "rec")
+
+	// Without a configured subject the template's is used.
+	req = emailRequest("enroll")
+	if res, err = eng.Start(ctx, "enroll", req); err != nil {
+		t.Fatal(err)
+	}
+	if _, err = eng.Answer(ctx, res.ExecutionID, req, map[string]any{"username": "carol", "email": "carol@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	if m.count() != 2 {
+		t.Fatalf("%d mails, want 2", m.count())
+	}
+	if mail := m.sent[1]; mail.To != "carol@example.com" || mail.Subject != "Template subject" || r.got[1].Username != "carol" {
+		t.Fatalf("mail: %+v, data %+v", mail, r.got[1])
 	}
 }

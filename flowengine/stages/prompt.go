@@ -153,12 +153,16 @@ func newPrompt(def flowengine.StageDef) (flowengine.Stage, error) {
 // PolicyNames lets the engine refuse a configuration naming a missing policy.
 func (s *prompt) PolicyNames() []string { return s.cfg.ValidationPolicies }
 
-func (s *prompt) Challenge(context.Context, *flowengine.StageContext) (*flowengine.Challenge, error) {
+func (s *prompt) Challenge(_ context.Context, sc *flowengine.StageContext) (*flowengine.Challenge, error) {
+	previous := s.previous(sc)
 	fields := make([]flowengine.Field, 0, len(s.cfg.Fields))
 	for _, pf := range s.cfg.Fields {
 		f := flowengine.Field{
 			Key: pf.FieldKey, Type: fieldTypes[pf.Type], Label: pf.Label, Required: pf.Required && pf.Type != PromptStatic,
 			Placeholder: pf.Placeholder, Value: pf.InitialValue, SubText: pf.SubText,
+		}
+		if v, ok := previous[pf.FieldKey]; ok && keepsAnswer(pf.Type) {
+			f.Value = v
 		}
 		switch pf.Type {
 		case PromptUsername:
@@ -184,6 +188,7 @@ func (s *prompt) Submit(ctx context.Context, sc *flowengine.StageContext, answer
 		return flowengine.Outcome{}, err
 	}
 	if len(errs) > 0 {
+		s.remember(sc, answer)
 		return flowengine.Invalid(errs), nil
 	}
 	passed, messages, err := sc.CheckPolicies(ctx, s.cfg.ValidationPolicies, values)
@@ -194,6 +199,7 @@ func (s *prompt) Submit(ctx context.Context, sc *flowengine.StageContext, answer
 	case err != nil:
 		return flowengine.Outcome{}, err
 	case !passed:
+		s.remember(sc, answer)
 		if len(messages) == 0 {
 			messages = []string{"Your answers were not accepted."}
 		}
@@ -216,7 +222,68 @@ func (s *prompt) Submit(ctx context.Context, sc *flowengine.StageContext, answer
 		data[k] = v
 	}
 	sc.Context[flowengine.CtxPromptData] = data
+	delete(sc.State, stateAnswers)
 	return flowengine.Continue(), nil
+}
+
+// stateAnswers is the State key of a refused answer's non-secret values,
+// shown again in the next challenge so the user need not retype them.
+const stateAnswers = "previous_answers"
+
+// keepsAnswer says whether a refused answer to a field of type t is shown
+// again: never a password, nor a hidden or static field (their value is the
+// configuration's, not the user's).
+func keepsAnswer(t PromptType) bool {
+	switch t {
+	case PromptPassword, PromptHidden, PromptStatic:
+		return false
+	}
+	return true
+}
+
+// remember keeps a refused answer's non-secret values in the stage's State
+// (saved with the execution) for the next challenge. A checkbox is kept as
+// "true" or "" (unchecked, even if its initial value checks it).
+func (s *prompt) remember(sc *flowengine.StageContext, answer flowengine.Answer) {
+	if sc.State == nil {
+		return
+	}
+	kept := map[string]any{}
+	for _, f := range s.cfg.Fields {
+		if !keepsAnswer(f.Type) {
+			continue
+		}
+		if f.Type == PromptCheckbox {
+			kept[f.FieldKey] = ""
+			if answer.Bool(f.FieldKey) {
+				kept[f.FieldKey] = "true"
+			}
+			continue
+		}
+		if v, ok := answer[f.FieldKey]; ok {
+			kept[f.FieldKey] = strings.TrimSpace(v)
+		}
+	}
+	sc.State[stateAnswers] = kept
+}
+
+// previous reads what remember kept (nil if nothing); after the execution's
+// JSON round trip the map is a map[string]any.
+func (s *prompt) previous(sc *flowengine.StageContext) map[string]string {
+	if sc == nil {
+		return nil
+	}
+	raw, _ := sc.State[stateAnswers].(map[string]any)
+	if len(raw) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(raw))
+	for k, v := range raw {
+		if str, ok := v.(string); ok {
+			out[k] = str
+		}
+	}
+	return out
 }
 
 // check validates each declared field's answer and returns the typed values:

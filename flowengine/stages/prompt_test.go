@@ -9,6 +9,7 @@ import (
 	"github.com/flowgate/flowgate/flowengine"
 	"github.com/flowgate/flowgate/flowengine/blueprint"
 	"github.com/flowgate/flowgate/flowengine/stages"
+	"github.com/flowgate/flowgate/policies"
 )
 
 func TestPromptConfig(t *testing.T) {
@@ -245,5 +246,141 @@ flows:
 	}
 	if res.Response.Stage.Type != "dummy" {
 		t.Fatalf("after answer: %+v", res.Response)
+	}
+}
+
+// TestPromptKeepsRefusedAnswers: a weak password refused by a validation
+// policy brings the prompt back with the user's non-secret answers filled in
+// and the password fields empty; the kept answers go once the answer passes.
+func TestPromptKeepsRefusedAnswers(t *testing.T) {
+	ctx := context.Background()
+	e := newStageEnv(t)
+	compile := func(m map[string]string) (flowengine.PolicyEvaluator, error) { return policies.Compile(m) }
+	eng, err := flowengine.New(flowengine.Options{Store: e.store, Stages: stages.Types(), Policies: compile, Clock: e.clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	bp, err := blueprint.Parse("p.yaml", []byte(`
+version: 1
+policies:
+  - name: strength
+    rego: |
+      package strength
+      allow if flowgate.password_strength(input.prompt.password).score >= 3
+      messages contains "Choose a stronger password." if flowgate.password_strength(input.prompt.password).score < 3
+stages:
+  - name: ask
+    type: prompt
+    config:
+      fields:
+        - {field_key: username, type: username, required: true, order: 1}
+        - {field_key: email, type: email, order: 2}
+        - {field_key: password, type: password, required: true, order: 3}
+        - {field_key: password_repeat, type: password, required: true, order: 4}
+        - {field_key: terms, type: checkbox, order: 5}
+        - {field_key: color, type: dropdown, choices: [red, blue], order: 6}
+        - {field_key: source, type: hidden, initial_value: web, order: 7}
+      validation_policies: [strength]
+  - {name: after, type: dummy}
+flows:
+  - {slug: ask, designation: enrollment, stages: [{stage: ask, order: 1}, {stage: after, order: 2}]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bp.Apply(ctx, eng); err != nil {
+		t.Fatal(err)
+	}
+	r := &flowengine.Request{Method: "GET", Scheme: "https", Host: "app.example.com", Path: "/flows/ask/", Query: url.Values{}, ClientIP: "192.0.2.7"}
+	res, err := eng.Start(ctx, "ask", r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	values := func(res *flowengine.Result) map[string]string {
+		out := map[string]string{}
+		for _, f := range res.Response.Fields {
+			out[f.Key] = f.Value
+		}
+		return out
+	}
+	if v := values(res); v["username"] != "" || v["email"] != "" || v["source"] != "web" {
+		t.Fatalf("first challenge values %v", v)
+	}
+	res, err = eng.Answer(ctx, res.ExecutionID, r, map[string]any{"username": " nina ", "email": "nina@example.com",
+		"password": "password", "password_repeat": "password", "terms": true, "color": "blue", "source": "forged"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Response.Stage.Type != "prompt" || len(res.Response.Errors["password"]) == 0 {
+		t.Fatalf("weak password: %+v, want the prompt again with an error", res.Response)
+	}
+	want := map[string]string{"username": "nina", "email": "nina@example.com", "password": "", "password_repeat": "",
+		"terms": "true", "color": "blue", "source": "web"}
+	check := func(res *flowengine.Result, when string) {
+		t.Helper()
+		got := values(res)
+		for k, v := range want {
+			if got[k] != v {
+				t.Fatalf("%s: field %s = %q, want %q (all: %v)", when, k, got[k], v, got)
+			}
+		}
+	}
+	check(res, "after the refusal")
+	// Rendering the page again (the redirect after POST) keeps them.
+	res, err = eng.Resume(ctx, res.ExecutionID, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(res, "resumed")
+	// A second refusal (passwords differ) keeps the new answers, unchecked box included.
+	res, err = eng.Answer(ctx, res.ExecutionID, r, map[string]any{"username": "nina2", "email": "nina@example.com",
+		"password": "x", "password_repeat": "y", "terms": false, "color": "red"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want["username"], want["terms"], want["color"] = "nina2", "", "red"
+	check(res, "after the second refusal")
+	const strong = "correct horse battery staple 7!"
+	res, err = eng.Answer(ctx, res.ExecutionID, r, map[string]any{"username": "nina2", "password": strong, "password_repeat": strong})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Response.Stage.Type != "dummy" {
+		t.Fatalf("strong password: %+v, want the next stage", res.Response)
+	}
+}
+
+// TestPromptForgetsAnswersOnSuccess: the stage's State keeps a refused
+// answer's values (never a password) and drops them once an answer passes.
+func TestPromptForgetsAnswersOnSuccess(t *testing.T) {
+	e := newStageEnv(t)
+	st := newStage(t, "prompt", promptFields)
+	sc := e.stageContext(nil, nil, nil)
+	sc.State = map[string]any{}
+	answer := flowengine.Answer{"username": "bob", "email": "bad", "password": "pw", "password_repeat": "pw", "bio": "hi"}
+	if out, err := st.Submit(context.Background(), sc, answer); err != nil || out.Kind != flowengine.OutcomeInvalid {
+		t.Fatalf("outcome %+v, %v", out, err)
+	}
+	ch, err := st.Challenge(context.Background(), sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range ch.Fields {
+		if f.Type == flowengine.FieldPassword && f.Value != "" {
+			t.Fatalf("password field %s pre-filled", f.Key)
+		}
+		if f.Key == "email" && f.Value != "bad" || f.Key == "bio" && f.Value != "hi" {
+			t.Fatalf("field %s = %q", f.Key, f.Value)
+		}
+	}
+	answer["email"] = "bob@example.com"
+	if out, err := st.Submit(context.Background(), sc, answer); err != nil || out.Kind != flowengine.OutcomeContinue {
+		t.Fatalf("outcome %+v, %v", out, err)
+	}
+	if len(sc.State) != 0 {
+		t.Fatalf("state %v kept after success", sc.State)
 	}
 }

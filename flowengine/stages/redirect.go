@@ -40,7 +40,9 @@ type RedirectConfig struct {
 	// TargetFlow is the slug of the flow mode flow sends the user into
 	// (required with mode flow).
 	TargetFlow string `json:"target_flow,omitempty"`
-	// KeepContext is accepted for authentik exports and not yet supported: the
+	// KeepContext (mode flow) starts the target flow with this flow's
+	// prompt_data, pending_user and pending_user_identifier, handed over under
+	// a single-use key in the URL (flowengine.CarryParam); default false: the
 	// target flow starts with a fresh context and only next carries over.
 	KeepContext *bool `json:"keep_context,omitempty"`
 }
@@ -48,6 +50,7 @@ type RedirectConfig struct {
 type redirect struct {
 	mode RedirectMode
 	to   string // static: the URL; flow: the target flow's slug
+	keep bool   // flow: carry the context to the target flow
 }
 
 func newRedirect(def flowengine.StageDef) (flowengine.Stage, error) {
@@ -81,6 +84,7 @@ func newRedirect(def flowengine.StageDef) (flowengine.Stage, error) {
 			return nil, fmt.Errorf("target_flow: %q is not a flow slug", cfg.TargetFlow)
 		}
 		s.to = cfg.TargetFlow
+		s.keep = cfg.KeepContext != nil && *cfg.KeepContext
 	default:
 		return nil, fmt.Errorf("mode: %q is not static or flow", cfg.Mode)
 	}
@@ -115,7 +119,7 @@ func (*redirect) Challenge(context.Context, *flowengine.StageContext) (*flowengi
 	return nil, nil
 }
 
-func (s *redirect) Submit(_ context.Context, sc *flowengine.StageContext, _ flowengine.Answer) (flowengine.Outcome, error) {
+func (s *redirect) Submit(ctx context.Context, sc *flowengine.StageContext, _ flowengine.Answer) (flowengine.Outcome, error) {
 	if s.mode == RedirectStatic {
 		// The executor passes the context's redirect through the request's
 		// next validator when the flow ends, like every redirect it makes:
@@ -129,8 +133,19 @@ func (s *redirect) Submit(_ context.Context, sc *flowengine.StageContext, _ flow
 	}
 	to := prefix + "/flows/" + url.PathEscape(s.to) + "/"
 	// next was validated when this flow started; the target flow validates it again.
+	query := url.Values{}
 	if next, _ := sc.Context[flowengine.CtxNext].(string); next != "" {
-		to += "?" + url.Values{"next": {next}}.Encode()
+		query.Set("next", next)
+	}
+	if s.keep {
+		key, err := sc.CarryContext(ctx, s.to)
+		if err != nil {
+			return flowengine.Outcome{}, err
+		}
+		query.Set(flowengine.CarryParam, key)
+	}
+	if len(query) > 0 {
+		to += "?" + query.Encode()
 	}
 	sc.Context[flowengine.CtxRedirect] = to
 	return flowengine.Continue(), nil

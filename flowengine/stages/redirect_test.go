@@ -16,7 +16,7 @@ func TestRedirectConfig(t *testing.T) {
 		{"static absolute", map[string]any{"mode": "static", "to_url": "https://app.example.com/x"}, ""},
 		{"authentik target_static", map[string]any{"mode": "static", "target_static": "https://app.example.com/x"}, ""},
 		{"flow", map[string]any{"mode": "flow", "target_flow": "default-enrollment"}, ""},
-		{"flow keep_context accepted", map[string]any{"mode": "flow", "target_flow": "other", "keep_context": true}, ""},
+		{"flow keep_context", map[string]any{"mode": "flow", "target_flow": "other", "keep_context": true}, ""},
 		{"no config", nil, "to_url"},
 		{"protocol relative", map[string]any{"to_url": "//evil.example.net/"}, "to_url"},
 		{"encoded protocol relative", map[string]any{"to_url": "/%2Fevil.example.net/"}, "to_url"},
@@ -42,7 +42,7 @@ stages:
   - {name: local, type: redirect, config: {to_url: /welcome}}
   - {name: trusted, type: redirect, config: {mode: static, to_url: "https://trusted.example.com/app"}}
   - {name: untrusted, type: redirect, config: {to_url: "https://evil.example.net/"}}
-  - {name: into, type: redirect, config: {mode: flow, target_flow: enroll, keep_context: true}}
+  - {name: into, type: redirect, config: {mode: flow, target_flow: enroll, keep_context: false}}
   - {name: ask, type: dummy}
 flows:
   - {slug: local, designation: stage_configuration, stages: [{stage: local, order: 1}]}
