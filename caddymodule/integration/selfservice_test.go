@@ -175,7 +175,7 @@ func TestSelfServicePasswordChange(t *testing.T) {
 	}
 }
 
-// Unenrollment: the password confirms, the user and their session are gone.
+// Unenrollment: the password and a consent confirm, the user and their session are gone.
 func TestSelfServiceUnenrollment(t *testing.T) {
 	g := selfServiceGateway(t, nil)
 	if res := g.login("bob", "pw-bob", "/"); res["type"] != "redirect" {
@@ -188,8 +188,18 @@ func TestSelfServiceUnenrollment(t *testing.T) {
 	if _, ch := g.postJSON(api, map[string]string{"password": "wrong"}); stage(ch) != "password" {
 		t.Fatalf("wrong password: %v", ch)
 	}
-	if _, ch := g.postJSON(api, map[string]string{"password": "pw-bob"}); ch["type"] != "redirect" {
-		t.Fatalf("right password: %v", ch)
+	if _, ch := g.postJSON(api, map[string]string{"password": "pw-bob"}); stage(ch) != "consent" {
+		t.Fatalf("right password: %v, want the consent step", ch)
+	}
+	// Not agreeing deletes nothing.
+	if _, ch := g.postJSON(api, map[string]any{"consent": false}); stage(ch) != "consent" {
+		t.Fatalf("consent refused: %v", ch)
+	}
+	if status, _ := g.upstreamHeaders("/inside"); status != 200 {
+		t.Fatalf("bob signed out although he did not agree: %d", status)
+	}
+	if _, ch := g.postJSON(api, map[string]any{"consent": true}); ch["type"] != "redirect" {
+		t.Fatalf("consent given: %v", ch)
 	}
 	if status, _ := g.upstreamHeaders("/inside"); status == 200 {
 		t.Fatal("still signed in after unenrollment")
@@ -238,5 +248,37 @@ func TestSelfServiceAccountPage(t *testing.T) {
 	resp, page = g.do("GET", "/.flowgate/account", "", "Accept: text/html")
 	if strings.Contains(page, "Change password") || strings.Contains(page, "Delete account") || !strings.Contains(page, "Sign out") {
 		t.Fatalf("account page without the flows: %d %v\n%s", resp.StatusCode, resp.Header, page)
+	}
+}
+
+// The shipped invite-enrollment flow: denied without an invitation; with one
+// from the CLI, a new account is created and signed in.
+func TestSelfServiceInviteEnrollment(t *testing.T) {
+	g := selfServiceGateway(t, nil)
+	api := "/.flowgate/api/v1/flows/invite-enrollment/"
+	if _, res := g.getJSON(api); res["type"] != "denied" {
+		t.Fatalf("without an invitation: %v", res)
+	}
+	out, err := runCLI(t, "", "invite", "create", "--flow", "invite-enrollment", "--single-use", "--json", "--address", "localhost:2999")
+	if err != nil {
+		t.Fatalf("invite create: %v %s", err, out)
+	}
+	m := decode(t, out)
+	link, _ := m["url"].(string)
+	if !strings.Contains(link, "itoken=") {
+		t.Fatalf("invitation: %v", m)
+	}
+	g.freshJar()
+	_, token, _ := strings.Cut(link, "itoken=")
+	if _, ch := g.getJSON(api + "?itoken=" + token); stage(ch) != "prompt" {
+		t.Fatalf("with the invitation: %v", ch)
+	}
+	_, res := g.postJSON(api, map[string]string{"username": "dora", "email": "dora@example.com",
+		"password": strongPassword, "password_repeat": strongPassword})
+	if res["type"] != "redirect" {
+		t.Fatalf("enrollment: %v", res)
+	}
+	if status, hdr := g.upstreamHeaders("/inside"); status != 200 || hdr.Get("Remote-User") != "dora" {
+		t.Fatalf("dora signed in: %d %v", status, hdr)
 	}
 }
