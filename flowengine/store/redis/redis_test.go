@@ -14,9 +14,13 @@ import (
 	"github.com/flowgate/flowgate/flowengine/store/storetest"
 )
 
+// client talks to a test server. The timeouts only bound a hung server: a
+// stopped one refuses at once. They are generous because under -race, with the
+// other packages' tests on two cores, a first Lua script load can take
+// hundreds of milliseconds.
 func client(addr string) goredis.UniversalClient {
 	return goredis.NewUniversalClient(&goredis.UniversalOptions{Addrs: []string{addr},
-		DialTimeout: 200 * time.Millisecond, ReadTimeout: 200 * time.Millisecond, MaxRetries: -1})
+		DialTimeout: 2 * time.Second, ReadTimeout: 3 * time.Second, WriteTimeout: 3 * time.Second, MaxRetries: -1})
 }
 
 func TestConformance(t *testing.T) {
@@ -148,7 +152,7 @@ func TestMemoryPerRecord(t *testing.T) {
 func TestConformanceCluster(t *testing.T) {
 	cl := redistest.StartCluster(t)
 	storetest.Run(t, func(t *testing.T, c *flowengine.ManualClock) flowengine.Store {
-		client := goredis.NewUniversalClient(&goredis.UniversalOptions{Addrs: cl.Addrs, DialTimeout: time.Second, ReadTimeout: time.Second})
+		client := goredis.NewUniversalClient(&goredis.UniversalOptions{Addrs: cl.Addrs, DialTimeout: 2 * time.Second, ReadTimeout: 3 * time.Second})
 		s, err := redis.New(redis.Options{Client: client, Prefix: "{c" + flowengine.NewID()[:8] + "}:", Clock: c})
 		if err != nil {
 			t.Fatal(err)
@@ -162,7 +166,7 @@ func TestConformanceSentinel(t *testing.T) {
 	sn := redistest.StartSentinel(t)
 	storetest.Run(t, func(t *testing.T, c *flowengine.ManualClock) flowengine.Store {
 		client := goredis.NewUniversalClient(&goredis.UniversalOptions{Addrs: []string{sn.Addr}, MasterName: sn.MasterName,
-			DialTimeout: time.Second, ReadTimeout: time.Second})
+			DialTimeout: 2 * time.Second, ReadTimeout: 3 * time.Second})
 		s, err := redis.New(redis.Options{Client: client, Prefix: "{s" + flowengine.NewID()[:8] + "}:", Clock: c})
 		if err != nil {
 			t.Fatal(err)
