@@ -81,6 +81,7 @@ type App struct {
 	stop      context.CancelFunc
 	storeKey  string
 	cookies   *cookiecodec.Codec
+	secrets   *keySecrets
 	pages     *templates.Pages
 	logger    *zap.Logger
 	trusted   []string
@@ -221,6 +222,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
 	a.regulator = flowengine.NewRegulator(a.store)
+	a.secrets = &keySecrets{}
 	a.hashes = a.hashLimiter()
 	a.regulator.Observer = a.observer
 	engine, err := flowengine.New(flowengine.Options{
@@ -230,6 +232,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		ValidateNext: flowengine.TrustedNext(a.trusted),
 		ExecutionTTL: time.Duration(a.ExecutionTimeout),
 		Services: flowengine.Services{Regulator: a.regulator, Hashes: a.hashes, Mailer: a.mailer(), BaseURL: a.mailBaseURL(),
+			Secrets:      a.secrets,
 			MailRenderer: mailTemplates{pages: pages, brand: templates.Brand{Name: a.Branding.Name, LogoURL: a.Branding.LogoURL}}},
 		Observer: a.observer,
 	})
@@ -526,7 +529,30 @@ func (a *App) loadKeys(ctx context.Context) error {
 		return err
 	}
 	a.cookies = codec
+	a.secrets.box.Store(codec.Secrets)
 	return nil
+}
+
+// keySecrets seals device secrets with the keys loadKeys finds; the engine is
+// built before the keys are loaded, so it holds this and not the box itself.
+type keySecrets struct {
+	box atomic.Pointer[flowengine.SecretBox]
+}
+
+func (k *keySecrets) Seal(plaintext, aad []byte) (string, error) {
+	b := k.box.Load()
+	if b == nil {
+		return "", errors.New("secret keys are not loaded yet")
+	}
+	return b.Seal(plaintext, aad)
+}
+
+func (k *keySecrets) Open(sealed string, aad []byte) ([]byte, error) {
+	b := k.box.Load()
+	if b == nil {
+		return nil, errors.New("secret keys are not loaded yet")
+	}
+	return b.Open(sealed, aad)
 }
 
 // NewKeyPair returns a fresh hash key and block key in hex.

@@ -356,6 +356,20 @@ func (e *Engine) compile(cfg *Config) (*loaded, error) {
 		}
 		l.stages[def.Name] = &loadedStage{def: def, impl: impl}
 	}
+	for i := range cfg.Stages {
+		def := &cfg.Stages[i]
+		st, ok := l.stages[def.Name]
+		if !ok || st.def != def {
+			continue
+		}
+		if su, ok := st.impl.(StageUser); ok {
+			for _, name := range su.StageNames() {
+				if _, ok := l.stages[name]; !ok {
+					bad("stage", def.Name, "config", fmt.Errorf("unknown stage %q", name))
+				}
+			}
+		}
+	}
 
 	for i := range cfg.Flows {
 		f := normalizeFlow(cfg.Flows[i])

@@ -53,7 +53,7 @@ func TestDefaultFlowsEndToEnd(t *testing.T) {
 				t.Fatalf("login result: %+v", res)
 			}
 			sess, err := e.store.GetSession(ctx, res.NewSession.ID)
-			if err != nil || sess.ClientIP != "192.0.2.7" || sess.UserAgent != "test-agent" || sess.AuthMethods[0] != "password" {
+			if err != nil || sess.ClientIP != "192.0.2.7" || sess.UserAgent != "test-agent" || sess.AuthMethods[0] != flowengine.MethodPassword {
 				t.Fatalf("stored session %+v %v", sess, err)
 			}
 

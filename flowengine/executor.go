@@ -59,6 +59,10 @@ type flash struct {
 type planEntry struct {
 	Stage string `json:"stage"`
 	Order int    `json:"order"`
+	// Inserted marks a stage a running stage added to the plan (an
+	// authenticator_validate's configuration stage): it has no binding in the
+	// flow, so no policies of its own.
+	Inserted bool `json:"inserted,omitempty"`
 }
 
 const maxAnswerValue = 8 << 10
@@ -663,6 +667,14 @@ func (e *Engine) stageContext(l *loaded, flow *Flow, st *loadedStage, exec *exec
 }
 
 func lookupBinding(l *loaded, flow *Flow, entry planEntry) (*StageBinding, *loadedStage) {
+	if entry.Inserted {
+		st, ok := l.stages[entry.Stage]
+		if !ok {
+			return nil, nil
+		}
+		return &StageBinding{Stage: entry.Stage, Order: entry.Order, PolicyEngineMode: ModeAny,
+			InvalidResponseAction: InvalidRetry}, st
+	}
 	for i := range flow.Stages {
 		b := &flow.Stages[i]
 		if b.Stage == entry.Stage && b.Order == entry.Order {

@@ -172,6 +172,8 @@ type User struct {
 	// login by the user_login stage, best effort. (omitzero, not omitempty:
 	// omitempty never leaves out a struct such as time.Time.)
 	LastLogin time.Time `json:"last_login,omitzero"`
+	// Devices are the user's second factors (authenticator setup stages).
+	Devices []Device `json:"devices,omitempty"`
 }
 
 // InGroup reports whether the user is a member of group.

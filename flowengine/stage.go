@@ -33,6 +33,13 @@ type Interactive interface {
 	Interactive(earlier []Stage) bool
 }
 
+// StageUser is an optional interface of a Stage that names other stages (an
+// authenticator_validate's configuration_stages). A configuration naming a
+// stage that does not exist fails to load.
+type StageUser interface {
+	StageNames() []string
+}
+
 // PolicyUser is an optional interface of a Stage that evaluates policies by
 // name (a prompt stage's validation_policies). A configuration naming a policy
 // that does not exist fails to load.
@@ -212,6 +219,8 @@ type Services struct {
 	BaseURL string
 	// Hashes bounds password hashing (password stage); nil is unlimited.
 	Hashes *HashLimiter
+	// Secrets seals device secrets at rest (TOTP); nil refuses to set up TOTP.
+	Secrets Secrets
 	// KeepHashes leaves stored password hashes as they are; by default a login
 	// moves a non-default hash to the default (benchmarks set it to measure the
 	// flow rather than argon2id).
@@ -278,6 +287,39 @@ func (sc *StageContext) AddAuthMethod(method string) {
 		}
 	}
 	sc.Context[CtxAuthMethods] = append(methods, method)
+}
+
+// InsertStages puts the named stages into the plan right after the current
+// one, in the given order; they run without policies of their own. A name that
+// is not a configured stage is an error (the configuration names it, so a
+// stage's factory should have checked it; see StageUser).
+func (sc *StageContext) InsertStages(names ...string) error {
+	if sc.exec == nil || sc.loaded == nil {
+		return fmt.Errorf("inserting stages: no running execution")
+	}
+	entries := make([]planEntry, 0, len(names))
+	for _, n := range names {
+		if _, ok := sc.loaded.stages[n]; !ok {
+			return fmt.Errorf("inserting stage %q: no such stage", n)
+		}
+		entries = append(entries, planEntry{Stage: n, Inserted: true})
+	}
+	at := min(sc.exec.Current+1, len(sc.exec.Plan))
+	plan := append([]planEntry{}, sc.exec.Plan[:at]...)
+	plan = append(plan, entries...)
+	sc.exec.Plan = append(plan, sc.exec.Plan[at:]...)
+	return nil
+}
+
+// StageType returns the type of the configured stage with this name, or "".
+func (sc *StageContext) StageTypeOf(name string) string {
+	if sc.loaded == nil {
+		return ""
+	}
+	if st, ok := sc.loaded.stages[name]; ok {
+		return st.def.Type
+	}
+	return ""
 }
 
 // AuthMethods lists the methods recorded so far.

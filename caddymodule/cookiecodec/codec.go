@@ -9,10 +9,15 @@ import (
 	"sync"
 
 	"github.com/gorilla/securecookie"
+
+	"github.com/flowgate/flowgate/flowengine"
 )
 
 // Codec encodes with the first key pair and decodes with any of them.
 type Codec struct {
+	// Secrets seals device secrets with keys derived from the same pairs.
+	Secrets *flowengine.SecretBox
+
 	codecs []securecookie.Codec
 
 	mu       sync.RWMutex
@@ -42,18 +47,25 @@ func New(pairs []string) (*Codec, error) {
 		return nil, errors.New("secret_keys: want pairs of hash key and block key")
 	}
 	c := &Codec{verified: map[string]string{}}
+	var materials [][]byte
 	for i := 0; i < len(pairs); i += 2 {
 		hashKey, err1 := DecodeKey(pairs[i])
 		blockKey, err2 := DecodeKey(pairs[i+1])
 		if err := errors.Join(err1, err2); err != nil {
 			return nil, fmt.Errorf("secret_keys pair %d: %w", i/2+1, err)
 		}
+		materials = append(materials, append(append([]byte{}, hashKey...), blockKey...))
 		sc := securecookie.New(hashKey, blockKey)
 		sc.SetSerializer(securecookie.NopEncoder{})
 		sc.MaxAge(0) // the server-side session decides expiry
 		sc.MaxLength(4096)
 		c.codecs = append(c.codecs, sc)
 	}
+	box, err := flowengine.NewSecretBox(materials...)
+	if err != nil {
+		return nil, err
+	}
+	c.Secrets = box
 	return c, nil
 }
 

@@ -127,7 +127,7 @@ func (s *password) Submit(ctx context.Context, sc *flowengine.StageContext, a fl
 		if rememberMeAhead(sc) {
 			sc.Context[flowengine.CtxRememberMe] = a.Bool("remember_me")
 		}
-		sc.AddAuthMethod("password")
+		sc.AddAuthMethod(flowengine.MethodPassword)
 		sc.Report(attempt(user, identifier, "success"))
 		if !sc.Services.KeepHashes && flowengine.NeedsRehash(user.PasswordHash) {
 			upgradeHash(ctx, sc, user, a["password"]) // still in the hashing slot

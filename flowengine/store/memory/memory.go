@@ -59,14 +59,17 @@ func New(clock flowengine.Clock) *Store {
 func (s *Store) Close() error { return nil }
 
 func copyUser(u *flowengine.User) *flowengine.User {
-	c := *u
-	c.Groups = append([]string(nil), u.Groups...)
-	if u.Attributes != nil {
-		raw, _ := json.Marshal(u.Attributes)
-		c.Attributes = nil
-		_ = json.Unmarshal(raw, &c.Attributes)
+	// A full JSON round trip: attributes and devices hold maps and pointers
+	// that a shallow copy would share with the stored record.
+	raw, err := json.Marshal(u)
+	if err != nil {
+		panic("memory store: user does not encode: " + err.Error())
 	}
-	return &c
+	c := &flowengine.User{}
+	if err := json.Unmarshal(raw, c); err != nil {
+		panic("memory store: user does not decode: " + err.Error())
+	}
+	return c
 }
 
 // checkUnique reports ErrConflict if u's username or email belongs to another user.
