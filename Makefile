@@ -15,7 +15,7 @@ vet:
 
 # Debian's Chromium for the browser test, redis-server for the Redis tests.
 deps:
-	@scripts/install-deps.sh chromium redis-server redis-sentinel
+	@scripts/install-deps.sh chromium redis-server redis-sentinel oathtool
 
 # Go benchmarks, then a wrk load comparison of plain reverse_proxy against a
 # flowgate-protected route with a valid session, then a login flood (400
