@@ -81,6 +81,14 @@ func samplePage() *Page {
 			"user": "alice", "allow_show_password": true,
 			"enrollment_flow": "default-enrollment", "recovery_flow": "default-recovery",
 			"site_key": "site-key", "js_url": "https://challenges.cloudflare.com/turnstile/v0/api.js",
+			// authenticator_totp and authenticator_static setup
+			"secret":      "JBSWY3DPEHPK3PXP",
+			"otpauth_url": "otpauth://totp/example.com:alice?secret=JBSWY3DPEHPK3PXP&issuer=example.com&digits=6&period=30",
+			"qr_png":      "data:image/png;base64,iVBORw0KGgo=",
+			"codes":       []string{"abcdefghjkmn", "pqrstuvwxyz2"},
+			// authenticator_webauthn and authenticator_validate
+			"options":        map[string]any{"publicKey": map[string]any{"challenge": "c2FtcGxl", "rpId": "example.com"}},
+			"device_classes": []string{"totp", "webauthn"},
 		},
 		Message: "Access denied.",
 		Links:   []Link{{URL: "/.flowgate/default/authentication/", Label: "Sign in"}},

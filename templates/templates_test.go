@@ -331,3 +331,50 @@ func TestCaptchaSiteverifyPage(t *testing.T) {
 		t.Error("widget on a proof-of-work page")
 	}
 }
+
+// The passkey pages load webauthn.js from the static folder and hand it the
+// options in a JSON data block (no inline script), escaped; with only the
+// hidden credential field there is no submit button (the script submits), and
+// a refused passkey's error shows.
+func TestPasskeyPages(t *testing.T) {
+	p, err := templates.New("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, typ := range []string{"authenticator_webauthn", "authenticator_validate"} {
+		if p.StageTemplate(typ) != "stage_"+typ {
+			t.Fatalf("no %s page", typ)
+		}
+		pg := page()
+		pg.Fields = []templates.Field{{Key: "credential", Type: "hidden", Errors: []string{"This passkey answer was made for another site."}}}
+		pg.Data = map[string]any{"options": map[string]any{"publicKey": map[string]any{"challenge": "</script><b>x"}}}
+		var buf bytes.Buffer
+		if err := p.Render(&buf, "stage_"+typ, pg); err != nil {
+			t.Fatal(err)
+		}
+		out := buf.String()
+		for _, want := range []string{`<script src="/.flowgate/static/webauthn.js" defer></script>`,
+			`<script type="application/json" id="webauthn-options">{"publicKey":{"challenge":"\u003c/script\u003e\u003cb\u003ex"}}</script>`,
+			`<input type="hidden" name="credential" value="">`, `data-webauthn=`, "made for another site"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("%s lacks %s:\n%s", typ, want, out)
+			}
+		}
+		if strings.Contains(out, `type="submit"`) || strings.Contains(out, "<b>x") {
+			t.Errorf("%s: a submit button, or the options unescaped:\n%s", typ, out)
+		}
+		// With a code field too, the form has its button.
+		pg.Fields = append([]templates.Field{{Key: "code", Type: "text", Label: "Code"}}, pg.Fields...)
+		buf.Reset()
+		if err := p.Render(&buf, "stage_"+typ, pg); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(buf.String(), `type="submit"`) {
+			t.Errorf("%s with a code field has no submit button", typ)
+		}
+	}
+	js, err := fs.ReadFile(templates.Static(), "webauthn.js")
+	if err != nil || !strings.Contains(string(js), "navigator.credentials.get") || !strings.Contains(string(js), "navigator.credentials.create") {
+		t.Fatalf("webauthn.js: %v", err)
+	}
+}

@@ -1,0 +1,186 @@
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/webauthn"
+	"github.com/chromedp/chromedp"
+)
+
+// passkeyFlows: a signed-in user adds a passkey (stage_configuration), and a
+// passwordless sign-in with the passkey alone.
+const passkeyFlows = `version: 1
+stages:
+  - name: passkey-setup
+    type: authenticator_webauthn
+    config: {resident_key_requirement: required, user_verification: required, friendly_name: Test passkey}
+  - name: passkey-check
+    type: authenticator_validate
+    config: {device_classes: [webauthn], webauthn_user_verification: required}
+  - {name: passkey-session, type: user_login}
+flows:
+  - slug: passkey-add
+    name: Add a passkey
+    designation: stage_configuration
+    authentication: require_authenticated
+    stages: [{stage: passkey-setup, order: 10}]
+  - slug: passkey-login
+    name: Sign in with a passkey
+    designation: authentication
+    stages: [{stage: passkey-check, order: 10}, {stage: passkey-session, order: 20}]
+`
+
+// A real Chromium with a DevTools virtual authenticator (CTAP2, internal,
+// resident keys, user verification): alice signs in with her password, adds
+// a passkey through the HTML page and webauthn.js, signs out, and signs in
+// again with the passkey alone; her new session's auth methods say webauthn.
+func TestBrowserPasskey(t *testing.T) {
+	path := chromiumPath(t)
+	g := &gateway{t: t, up: upstream(t), dir: t.TempDir()}
+	g.seed = demoUsers(t, g.dir)
+	g.withBlueprint("passkeys.yaml", passkeyFlows)
+	g.load("", "")
+	shots := t.TempDir()
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.WindowSize(420, 760),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelAlloc()
+	bctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	// The first Run starts the browser; its context must not carry the timeout.
+	if err := chromedp.Do(bctx); err != nil {
+		t.Fatalf("starting chromium: %v", err)
+	}
+	ctx, cancelTimeout := context.WithTimeout(bctx, 60*time.Second)
+	defer cancelTimeout()
+
+	shot := func(name string) chromedp.Action[chromedp.Void] {
+		return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+			buf, err := chromedp.FullScreenshot(100)(ctx, tg)
+			if err != nil {
+				return chromedp.Void{}, err
+			}
+			return chromedp.Void{}, os.WriteFile(filepath.Join(shots, name+".png"), buf, 0o644)
+		}
+	}
+	do := func(steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, steps...); err != nil {
+			body, _ := chromedp.Run(context.WithoutCancel(ctx), chromedp.Evaluate[string](`document.body ? document.body.innerText : ""`))
+			t.Fatalf("browser: %v\npage:\n%s", err, body)
+		}
+	}
+	text := func(sel string) string {
+		t.Helper()
+		v, err := chromedp.Run(ctx, chromedp.Text(sel))
+		if err != nil {
+			t.Fatalf("reading %s: %v", sel, err)
+		}
+		return v
+	}
+
+	// The tab's virtual authenticator: it answers create() and get() at once,
+	// verifying the user, and keeps discoverable credentials.
+	var authID webauthn.AuthenticatorID
+	do(func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+		if _, err := cdp.Call(ctx, tg, webauthn.Enable, webauthn.EnableParams{}); err != nil {
+			return chromedp.Void{}, err
+		}
+		res, err := cdp.Call(ctx, tg, webauthn.AddVirtualAuthenticator, webauthn.AddVirtualAuthenticatorParams{
+			Options: &webauthn.VirtualAuthenticatorOptions{
+				Protocol:                    webauthn.AuthenticatorProtocolCtap2,
+				Ctap2version:                webauthn.Ctap2versionCtap21,
+				Transport:                   webauthn.AuthenticatorTransportInternal,
+				HasResidentKey:              true,
+				HasUserVerification:         true,
+				IsUserVerified:              true,
+				AutomaticPresenceSimulation: true,
+			},
+		})
+		authID = res.AuthenticatorID
+		return chromedp.Void{}, err
+	})
+	credentials := func() []*webauthn.Credential {
+		t.Helper()
+		res, err := chromedp.Run(ctx, func(ctx context.Context, tg *chromedp.Target) (webauthn.GetCredentialsResult, error) {
+			return cdp.Call(ctx, tg, webauthn.GetCredentials, webauthn.GetCredentialsParams{AuthenticatorID: authID})
+		})
+		if err != nil {
+			t.Fatalf("reading the virtual authenticator: %v", err)
+		}
+		return res.Credentials
+	}
+
+	// Password sign-in, then the passkey page of the configuration flow.
+	do(chromedp.Navigate(base+"/dashboard"), chromedp.WaitVisible(`#f-uid_field`),
+		chromedp.SendKeys(`#f-uid_field`, "alice"), chromedp.Click(`button[type=submit]`),
+		chromedp.WaitVisible(`#f-password`), chromedp.SendKeys(`#f-password`, "pw-alice"), chromedp.Click(`button[type=submit]`),
+		chromedp.WaitVisible(`pre`))
+	do(chromedp.Navigate(base+"/.flowgate/flows/passkey-add/?next=/added"),
+		chromedp.WaitVisible(`[data-webauthn="create"] button`), shot("1-create-passkey"),
+		chromedp.Click(`[data-webauthn="create"] button`), chromedp.WaitVisible(`pre`))
+	if body := text(`pre`); !strings.Contains(body, `"path":"/added"`) {
+		t.Fatalf("after adding a passkey:\n%s", body)
+	}
+	creds := credentials()
+	if len(creds) != 1 || !creds[0].IsResidentCredential || string(creds[0].UserHandle) == "" || creds[0].RpID != "localhost" {
+		t.Fatalf("virtual authenticator credentials: %+v", creds)
+	}
+	// A second passkey on the same authenticator: the browser refuses (the
+	// first is excluded) and the page says so.
+	do(chromedp.Navigate(base+"/.flowgate/flows/passkey-add/"),
+		chromedp.WaitVisible(`[data-webauthn="create"] button`), chromedp.Click(`[data-webauthn="create"] button`),
+		chromedp.WaitVisible(`.webauthn-error`), shot("2-already-registered"))
+	if msg := text(`.webauthn-error`); !strings.Contains(msg, "already holds a passkey") {
+		t.Fatalf("refused registration says %q", msg)
+	}
+
+	// Signed out, the passkey alone signs alice in.
+	do(chromedp.Navigate(base+"/.flowgate/logout"), chromedp.Navigate(base+"/dashboard"), chromedp.WaitVisible(`#f-uid_field`))
+	do(chromedp.Navigate(base+"/.flowgate/flows/passkey-login/?next=/dashboard"),
+		chromedp.WaitVisible(`[data-webauthn="get"] button`), shot("3-use-passkey"),
+		chromedp.Click(`[data-webauthn="get"] button`), chromedp.WaitVisible(`pre`), shot("4-signed-in"))
+	if body := text(`pre`); !strings.Contains(body, `"path":"/dashboard"`) || !strings.Contains(body, `"Remote-User":["alice"]`) {
+		t.Fatalf("after the passkey sign-in:\n%s", body)
+	}
+	if creds := credentials(); len(creds) != 1 || creds[0].SignCount < 2 {
+		t.Errorf("after sign-in the passkey's counter is %+v", creds)
+	}
+	status, body := adminDo(t, "GET", "/flowgate/users/alice/sessions", "", "")
+	var sessions []struct {
+		Methods []string `json:"auth_methods"`
+	}
+	if err := json.Unmarshal([]byte(body), &sessions); status != 200 || err != nil {
+		t.Fatalf("sessions of alice: %d %v %s", status, err, body)
+	}
+	if len(sessions) != 1 || !slices.Equal(sessions[0].Methods, []string{"webauthn"}) {
+		t.Fatalf("alice's sessions after the passkey sign-in: %s", body)
+	}
+	if dir := os.Getenv("FLOWGATE_SCREENSHOTS"); dir != "" {
+		os.MkdirAll(dir, 0o755)
+		files, _ := filepath.Glob(filepath.Join(shots, "*.png"))
+		for _, f := range files {
+			b, _ := os.ReadFile(f)
+			os.WriteFile(filepath.Join(dir, "passkey-"+filepath.Base(f)), b, 0o644)
+		}
+	}
+}
