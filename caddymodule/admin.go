@@ -28,7 +28,7 @@ func init() {
 
 // AdminAPI serves flowgate's operations on Caddy's admin endpoint under /flowgate/:
 // flows (list, export, import, delete) and users (list, add, change, password,
-// delete, sessions, revoke one or all, unlock). It acts on the running flowgate app.
+// delete, sessions, revoke one or all, unlock, MFA devices: list, reset). It acts on the running flowgate app.
 type AdminAPI struct{}
 
 // CaddyModule returns the Caddy module information.
@@ -179,7 +179,8 @@ func adminImport(ctx context.Context, w http.ResponseWriter, r *http.Request, ap
 	app.audit(auditConfigImported, viaAdmin, zap.String("blueprint", name), zap.Int("flows", len(bp.Config.Flows)),
 		zap.Int("stages", len(bp.Config.Stages)), zap.Int("policies", len(bp.Config.Policies)), zap.Int("users", len(bp.Users)))
 	return writeJSON(w, http.StatusOK, map[string]any{"imported": name, "flows": len(bp.Config.Flows),
-		"stages": len(bp.Config.Stages), "policies": len(bp.Config.Policies), "users": len(bp.Users)})
+		"stages": len(bp.Config.Stages), "policies": len(bp.Config.Policies), "users": len(bp.Users),
+		"warnings": warningStrings(bp.Warnings)})
 }
 
 // userView is a user without secrets, as every user route answers it.
@@ -277,7 +278,7 @@ type userRequest struct {
 	Inactive bool     `json:"inactive"`
 }
 
-// adminUsers serves /flowgate/users[/<username>[/password|sessions|unlock]].
+// adminUsers serves /flowgate/users[/<username>[/password|sessions|unlock|mfa]].
 // The path is split before unescaping, so a username holding reserved
 // characters (a space, "%", "ü") is reached by its url.PathEscape form.
 func adminUsers(ctx context.Context, w http.ResponseWriter, r *http.Request, app *App) error {
@@ -410,6 +411,12 @@ func adminUsers(ctx context.Context, w http.ResponseWriter, r *http.Request, app
 		return writeJSON(w, http.StatusOK, map[string]string{"revoked": u.Username})
 	case len(rest) == 3 && rest[1] == "sessions" && r.Method == http.MethodDelete:
 		return adminRevokeSession(ctx, w, app, u, rest[2])
+	case len(rest) == 2 && rest[1] == "mfa" && r.Method == http.MethodGet:
+		return writeJSON(w, http.StatusOK, deviceViews(u))
+	case len(rest) == 2 && rest[1] == "mfa" && r.Method == http.MethodDelete:
+		return adminRemoveDevices(ctx, w, app, u, "")
+	case len(rest) == 3 && rest[1] == "mfa" && r.Method == http.MethodDelete:
+		return adminRemoveDevices(ctx, w, app, u, rest[2])
 	}
 	return apiErr(http.StatusNotFound, "no such flowgate admin endpoint: %s %s", r.Method, r.URL.Path)
 }
@@ -468,6 +475,84 @@ func adminRevokeSession(ctx context.Context, w http.ResponseWriter, app *App, u 
 		return writeJSON(w, http.StatusOK, map[string]string{"revoked": u.Username, "session": handle})
 	}
 	return apiErr(http.StatusNotFound, "user %q has no session %q", u.Username, handle)
+}
+
+// deviceView is a second factor without its secrets (sealed TOTP secret,
+// recovery code hashes, WebAuthn credential), as the admin API and the account
+// page show it.
+type deviceView struct {
+	ID       string    `json:"id"`
+	Class    string    `json:"class"`
+	Name     string    `json:"name"`
+	Created  time.Time `json:"created_at"`
+	LastUsed time.Time `json:"last_used,omitzero"`
+}
+
+// deviceViews lists u's devices, oldest first; never nil, so JSON shows [].
+func deviceViews(u *flowengine.User) []deviceView {
+	out := make([]deviceView, 0, len(u.Devices))
+	for _, d := range u.Devices {
+		out = append(out, deviceView{d.ID, d.Class, d.Name, d.CreatedAt, d.LastUsed})
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Created.Before(out[j].Created) })
+	return out
+}
+
+// adminRemoveDevices removes one device of u (id), or all of them (id ""): an
+// MFA reset for a user who lost their phone. 404 if u has no device id.
+func adminRemoveDevices(ctx context.Context, w http.ResponseWriter, app *App, u *flowengine.User, id string) error {
+	removed, err := app.removeDevices(ctx, u, id)
+	switch {
+	case errors.Is(err, errNoDevice):
+		return apiErr(http.StatusNotFound, "user %q has no device %q", u.Username, id)
+	case errors.Is(err, flowengine.ErrNotFound):
+		return apiErr(http.StatusNotFound, "no user %q", u.Username)
+	case err != nil:
+		return apiErr(http.StatusServiceUnavailable, "removing devices: %v", err)
+	}
+	for _, d := range removed {
+		app.audit(auditDeviceRemoved, viaAdmin, zap.String("user", u.Username), zap.String("user_id", u.ID),
+			zap.String("device", d.ID), zap.String("class", d.Class))
+	}
+	ids := make([]string, 0, len(removed))
+	for _, d := range removed {
+		ids = append(ids, d.ID)
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"user": u.Username, "removed": ids})
+}
+
+// errNoDevice: the user has no device with that ID.
+var errNoDevice = errors.New("no such device")
+
+// removeDevices drops the device id of u, or every device when id is "", in
+// one compare-and-swap write (a concurrent sign-in spending a code is not
+// written back over), and returns what it removed. errNoDevice when u has
+// no device id; removing all from a user with none removes nothing.
+func (a *App) removeDevices(ctx context.Context, u *flowengine.User, id string) ([]deviceView, error) {
+	var removed []deviceView
+	_, err := flowengine.ModifyUser(ctx, a.store, u.ID, func(m *flowengine.User) error {
+		removed = removed[:0]
+		for _, d := range m.Devices {
+			if id == "" || d.ID == id {
+				removed = append(removed, deviceView{d.ID, d.Class, d.Name, d.CreatedAt, d.LastUsed})
+			}
+		}
+		switch {
+		case id != "" && len(removed) == 0:
+			return errNoDevice
+		case len(removed) == 0:
+			return flowengine.ErrNoChange
+		case id == "":
+			m.Devices = nil
+		default:
+			m.RemoveDevice(id)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return removed, nil
 }
 
 // adminPathSegments splits the request path after /flowgate/ on "/" and then

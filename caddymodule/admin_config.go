@@ -1,7 +1,11 @@
 package caddymodule
 
 import (
+	"fmt"
+	"io"
 	"net/http"
+
+	"go.uber.org/zap"
 
 	"github.com/flowgate/flowgate/flowengine/blueprint"
 )
@@ -29,4 +33,41 @@ func writeBlueprint(w http.ResponseWriter, format blueprint.Format, out []byte) 
 	}
 	_, err := w.Write(out)
 	return err
+}
+
+// fileWarnings parses blueprint files for their warnings alone (what an
+// authentik blueprint has that flowgate leaves out or cannot run), for the
+// commands to print; files that do not parse have none here, their error is
+// reported by whatever reads them for real.
+func fileWarnings(paths ...string) []blueprint.Warning {
+	set, err := blueprint.ReadPaths(paths...)
+	if err != nil {
+		return nil
+	}
+	return set.Warnings()
+}
+
+// printWarnings writes one line per warning (to stderr, so that convert's
+// output stays a clean blueprint).
+func printWarnings(w io.Writer, ws []blueprint.Warning) {
+	for _, x := range ws {
+		fmt.Fprintln(w, x.String())
+	}
+}
+
+// warningStrings are warnings as the admin API answers them.
+func warningStrings(ws []blueprint.Warning) []string {
+	out := make([]string, 0, len(ws))
+	for _, x := range ws {
+		out = append(out, x.String())
+	}
+	return out
+}
+
+// logWarnings logs the warnings of blueprints loaded from the config.
+func logWarnings(logger *zap.Logger, ws []blueprint.Warning) {
+	for _, x := range ws {
+		logger.Warn("blueprint entry not carried over", zap.String("file", x.File), zap.Int("line", x.Line),
+			zap.String("entry", x.Entry), zap.String("kind", x.Kind), zap.String("detail", x.Msg))
+	}
 }

@@ -355,6 +355,7 @@ func (a *App) applyBlueprints(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	logWarnings(a.logger, set.Warnings())
 	defined := map[string]bool{}
 	for _, bp := range set {
 		for _, f := range bp.Config.Flows {

@@ -36,6 +36,7 @@ const (
 	auditExecutionUnavailable = "flow_unavailable"
 	auditInviteCreated        = "invite_created"
 	auditInviteRevoked        = "invite_revoked"
+	auditDeviceRemoved        = "device_removed" // an MFA device, by the user or an operator
 )
 
 // observer turns the engine's events into metrics and audit entries.

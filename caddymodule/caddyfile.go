@@ -429,6 +429,7 @@ func eachOption(d *caddyfile.Dispenser, set func(key, value string) error) error
 //	    header_groups <header>       # "-" for none
 //	    flow <designation> <slug>
 //	    accept_flows <slug>...       # sessions of these flows are accepted too
+//	    step_up <slug>               # flow that adds a missing second factor
 //	}
 func parseHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	hd := new(Handler)
@@ -439,6 +440,11 @@ func parseHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 		for h.NextBlock(0) {
 			key := h.Val()
 			switch key {
+			case "step_up":
+				if !h.NextArg() {
+					return nil, h.ArgErr()
+				}
+				hd.StepUp = h.Val()
 			case "prefix", "policy", "header_user", "header_email", "header_name", "header_groups":
 				if !h.NextArg() {
 					return nil, h.ArgErr()

@@ -41,7 +41,7 @@ func init() {
 Offline subcommands read files: validate, convert, keygen (validate --address
 or --config checks the files against a running gateway instead).
 Online subcommands talk to a running gateway's admin endpoint: import, export,
-flow list|delete, user add|set|passwd|list|delete|sessions|revoke|unlock,
+flow list|delete, user add|set|passwd|list|delete|sessions|revoke|unlock|mfa,
 explain. The endpoint is --address, else the admin address of --config (a
 Caddyfile or JSON config, with --adapter, read as caddy reload reads it), else
 that of ./Caddyfile if there is one, else Caddy's default localhost:2019.
@@ -89,12 +89,14 @@ it reads the running gateway's flows, stages and policies (GET
 				if err := validateFilesOnto(live, args...); err != nil {
 					return err
 				}
+				printWarnings(c.ErrOrStderr(), fileWarnings(args...))
 				fmt.Fprintln(c.OutOrStdout(), "valid (merged onto the running gateway's flows, stages and policies)")
 				return nil
 			}
 			if err := validateFiles(args...); err != nil {
 				return offlineHint(err)
 			}
+			printWarnings(c.ErrOrStderr(), fileWarnings(args...))
 			fmt.Fprintln(c.OutOrStdout(), "valid")
 			return nil
 		},
@@ -105,7 +107,7 @@ it reads the running gateway's flows, stages and policies (GET
 	var to string
 	convert := &cobra.Command{
 		Use:   "convert <file> --to json|yaml",
-		Short: "Re-encodes a blueprint as JSON or YAML on stdout",
+		Short: "Re-encodes a blueprint (flowgate's or authentik's) as flowgate JSON or YAML on stdout",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			data, err := os.ReadFile(args[0])
@@ -116,6 +118,7 @@ it reads the running gateway's flows, stages and policies (GET
 			if err != nil {
 				return err
 			}
+			printWarnings(c.ErrOrStderr(), fileWarnings(args[0]))
 			_, err = c.OutOrStdout().Write(out)
 			return err
 		},
@@ -144,6 +147,9 @@ it reads the running gateway's flows, stages and policies (GET
 				return err
 			}
 			out, err := admin(http.MethodPost, "/flowgate/import?name="+url.QueryEscape(filepath.Base(args[0])), bytes.NewReader(data), "application/yaml")
+			if err == nil && apiErrorMessage(out) == "" {
+				printWarnings(c.ErrOrStderr(), fileWarnings(args[0]))
+			}
 			return printResult(c, out, err)
 		},
 	})
@@ -308,6 +314,7 @@ func userCommand(admin adminFunc) *cobra.Command {
 	user.AddCommand(add, setCmd, passwd, list, sessions, revoke,
 		simple("delete <username>", "Deletes a user and their sessions", http.MethodDelete, ""),
 		simple("unlock <username>", "Lifts a brute-force lock on a user", http.MethodPost, "/unlock"),
+		mfaCommand(admin),
 	)
 	return user
 }

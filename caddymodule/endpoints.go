@@ -181,8 +181,8 @@ func (h *Handler) verify(w http.ResponseWriter, r *http.Request) error {
 	}
 	// The same authorization as the site itself: verify must not be a way
 	// around the site's policy (nor, through session, its pinned flow).
-	if msg, ok := h.authorize(orig, sess, user); !ok {
-		return writeJSON(w, http.StatusForbidden, map[string]string{"type": "denied", "message": msg})
+	if done, err := h.verifyAuthorize(w, r, orig, sess, user, uriForwarded); done {
+		return err
 	}
 	id := h.identityOf(user)
 	for i, key := range h.headerKeys {

@@ -46,6 +46,16 @@ type Handler struct {
 	// sessions created by its own flow and these (default: none besides it);
 	// any other session is sent through the pinned flow.
 	AcceptFlows []string `json:"accept_flows,omitempty"`
+	// StepUp names a flow (its slug) that adds a second factor to a session,
+	// such as the shipped step-up-mfa. When a signed-in user fails the
+	// authorization policy but would pass it with a second factor (the policy
+	// evaluated again as if the session also had every MFA method: otp,
+	// static, webauthn), a browser is sent through this flow and back, and an
+	// API client gets a 401 naming it, instead of the 403. Needs Policy; the
+	// flow must exist (checked at load) and should end in user_login, which
+	// adds the new method to the session. Default: none (a denial is always
+	// a 403).
+	StepUp string `json:"step_up,omitempty"`
 
 	app    *App
 	logger *zap.Logger
@@ -146,6 +156,9 @@ func (h *Handler) Validate() error {
 			return err
 		}
 	}
+	if h.StepUp != "" && h.Policy == "" {
+		return fmt.Errorf("step_up %s: needs a policy (a step-up answers the policy's denials)", h.StepUp)
+	}
 	if !h.app.ready.Load() {
 		// The store is unreachable; flows load when it comes back.
 		return nil
@@ -176,6 +189,13 @@ func (h *Handler) Validate() error {
 	}
 	if h.Policy != "" && !h.app.engine.HasPolicy(h.Policy) {
 		return fmt.Errorf("policy %s: no policy with that name", h.Policy)
+	}
+	if h.StepUp != "" {
+		// A step-up that names no flow would send users to a 404; refuse the
+		// config instead. (Deleted later through the admin API, it is a 503.)
+		if _, err := h.app.engine.Flow(h.StepUp); err != nil {
+			return fmt.Errorf("step_up %s: no flow with that slug", h.StepUp)
+		}
 	}
 	return nil
 }
@@ -270,6 +290,8 @@ func (h *Handler) flowRequest(r *http.Request, s *flowengine.Session, u *floweng
 	return &flowengine.Request{
 		Method: r.Method, Scheme: scheme, Host: r.Host, Path: r.URL.Path, Query: r.URL.Query(),
 		Header: r.Header, ClientIP: ip, Prefix: h.Prefix, Session: s, User: u,
+		// input.reputation comes from the brute-force counters.
+		Reputation: h.app.regulator,
 	}
 }
 

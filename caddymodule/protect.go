@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -30,7 +31,14 @@ func (h *Handler) protect(w http.ResponseWriter, r *http.Request, next caddyhttp
 		metrics.login.Inc()
 		return h.requireLogin(w, r)
 	}
-	if msg, ok := h.authorize(r, sess, user); !ok {
+	switch v, msg := h.authorize(r, sess, user); v {
+	case authzStepUp:
+		metrics.login.Inc()
+		return h.requireStepUp(w, r, h.stepUpURL(r.URL.RequestURI()))
+	case authzUnavailable:
+		metrics.unavailable.Inc()
+		return h.unavailable(w, r)
+	case authzDenied:
 		metrics.deny.Inc()
 		return h.forbidden(w, r, msg)
 	}
@@ -41,21 +49,51 @@ func (h *Handler) protect(w http.ResponseWriter, r *http.Request, next caddyhttp
 	return next.ServeHTTP(w, r)
 }
 
+// authzVerdict is what the site's authorization policy made of a signed-in
+// request.
+type authzVerdict int
+
+const (
+	authzAllowed authzVerdict = iota
+	authzDenied
+	// authzStepUp: denied, but a second factor would pass (step_up is set).
+	authzStepUp
+	// authzUnavailable: a second factor would pass, but the step_up flow is
+	// gone (deleted since the config loaded): refuse, and tell the operator.
+	authzUnavailable
+)
+
+// mfaMethods are the auth methods a step-up flow can add to a session.
+var mfaMethods = []string{flowengine.MethodOTP, flowengine.MethodStatic, flowengine.MethodWebAuthn}
+
 // authorize applies the site's authorization policy to a signed-in request; on
-// a denial it returns the message to show. An erroring policy denies.
-func (h *Handler) authorize(r *http.Request, sess *flowengine.Session, user *flowengine.User) (string, bool) {
+// a denial it returns the message to show. An erroring policy denies (and
+// never offers a step-up: nothing is known about what would pass).
+func (h *Handler) authorize(r *http.Request, sess *flowengine.Session, user *flowengine.User) (authzVerdict, string) {
 	if h.Policy == "" {
-		return "", true
+		return authzAllowed, ""
 	}
-	d := h.app.engine.Authorize(r.Context(), h.Policy, h.flowRequest(r, sess, user))
+	fr := h.flowRequest(r, sess, user)
+	d := h.app.engine.Authorize(r.Context(), h.Policy, fr)
 	if d.Passed {
-		return "", true
+		return authzAllowed, ""
 	}
-	h.app.audit(auditAuthorizationDenied, zap.String("user", user.Username), zap.String("client_ip", h.flowRequest(r, sess, user).ClientIP),
+	if !d.Failed && h.StepUp != "" && h.passesWithFactor(r, fr) {
+		if _, err := h.app.engine.Flow(h.StepUp); err != nil {
+			h.logger.Error("step_up flow is missing; refusing a request that needs a second factor",
+				zap.String("step_up", h.StepUp), zap.String("path", r.URL.Path))
+			return authzUnavailable, ""
+		}
+		if ce := h.logger.Check(zapcore.InfoLevel, "second factor required; stepping up"); ce != nil {
+			ce.Write(zap.String("user", user.Username), zap.String("policy", h.Policy), zap.String("path", r.URL.Path), zap.String("step_up", h.StepUp))
+		}
+		return authzStepUp, ""
+	}
+	h.app.audit(auditAuthorizationDenied, zap.String("user", user.Username), zap.String("client_ip", fr.ClientIP),
 		zap.String("policy", h.Policy), zap.String("path", r.URL.Path), zap.Bool("policy_failed", d.Failed))
 	if d.Failed {
 		h.logger.Warn("authorization policy failed; denying", zap.String("policy", h.Policy), zap.String("path", r.URL.Path))
-		return "Access cannot be checked right now.", false
+		return authzDenied, "Access cannot be checked right now."
 	}
 	if ce := h.logger.Check(zapcore.InfoLevel, "authorization denied"); ce != nil {
 		ce.Write(zap.String("user", user.Username), zap.String("policy", h.Policy), zap.String("path", r.URL.Path))
@@ -64,7 +102,97 @@ func (h *Handler) authorize(r *http.Request, sess *flowengine.Session, user *flo
 	if msg == "" {
 		msg = "You do not have access to this page."
 	}
-	return msg, false
+	return authzDenied, msg
+}
+
+// passesWithFactor evaluates the policy again as if the session also had
+// every MFA method it lacks: if that passes, only a second factor is missing.
+// A session that already has them all gains nothing from a step-up (and must
+// not be sent round again), nor does a denial for any other reason.
+func (h *Handler) passesWithFactor(r *http.Request, fr *flowengine.Request) bool {
+	if fr.Session == nil {
+		return false
+	}
+	methods := slices.Clone(fr.Session.AuthMethods)
+	for _, m := range mfaMethods {
+		if !slices.Contains(methods, m) {
+			methods = append(methods, m)
+		}
+	}
+	if len(methods) == len(fr.Session.AuthMethods) {
+		return false
+	}
+	sess := *fr.Session // the store cache's shared value: change a copy
+	sess.AuthMethods = methods
+	what := *fr
+	what.Session = &sess
+	return h.app.engine.Authorize(r.Context(), h.Policy, &what).Passed
+}
+
+// stepUpURL is the step-up flow's page, coming back to next (a path and query
+// of this site; "" for the flow's default target).
+func (h *Handler) stepUpURL(next string) string {
+	u := h.flowURL(h.StepUp)
+	if next != "" {
+		u += "?next=" + url.QueryEscape(next)
+	}
+	return u
+}
+
+// requireStepUp sends a browser through the step-up flow and back; an API
+// client gets a 401 naming that flow's page (in JSON and in Location), as
+// for a missing session.
+func (h *Handler) requireStepUp(w http.ResponseWriter, r *http.Request, to string) error {
+	if isNavigation(r) {
+		w.Header().Set("Cache-Control", "no-store")
+		http.Redirect(w, r, to, http.StatusFound)
+		return nil
+	}
+	return stepUpRequired(w, r.Host, to)
+}
+
+// stepUpRequired is the 401 that tells an API client (or a forward-auth
+// proxy) to go through the step-up flow at to.
+func stepUpRequired(w http.ResponseWriter, host, to string) error {
+	w.Header().Set("Location", to)
+	w.Header().Set("WWW-Authenticate", `FlowGate realm="`+host+`"`)
+	return writeJSON(w, http.StatusUnauthorized, map[string]string{
+		"type": "step_up", "message": "a second factor is required", "to": to,
+	})
+}
+
+// verifyAuthorize is the site policy on auth/verify; done says it answered.
+// A missing second factor is the step-up flow's URL in Location (absolute on
+// the original host, as verify's login URL is), with a 302 for a browser
+// navigation and a 401 otherwise, as for a missing session.
+func (h *Handler) verifyAuthorize(w http.ResponseWriter, r, orig *http.Request, sess *flowengine.Session, user *flowengine.User, uriForwarded bool) (bool, error) {
+	v, msg := h.authorize(orig, sess, user)
+	switch v {
+	case authzAllowed:
+		return false, nil
+	case authzUnavailable:
+		return true, h.unavailable(w, r)
+	case authzStepUp:
+		next := ""
+		if uriForwarded {
+			next = orig.URL.RequestURI() // never auth/verify itself
+		}
+		to := h.stepUpURL(next)
+		if !strings.EqualFold(orig.Host, r.Host) {
+			scheme := "http"
+			if orig.TLS != nil {
+				scheme = "https"
+			}
+			to = scheme + "://" + orig.Host + to
+		}
+		if isNavigation(orig) && r.URL.Query().Get("mode") != "auth_request" {
+			w.Header().Set("Cache-Control", "no-store")
+			http.Redirect(w, r, to, http.StatusFound)
+			return true, nil
+		}
+		return true, stepUpRequired(w, orig.Host, to)
+	}
+	return true, writeJSON(w, http.StatusForbidden, map[string]string{"type": "denied", "message": msg})
 }
 
 // dropSessionCookie removes flowgate's session and flow cookies from the

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"regexp"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,6 +51,9 @@ type loaded struct {
 	byDesignation map[Designation][]*Flow
 	stages        map[string]*loadedStage
 	policies      PolicyEvaluator
+	// reputation names the policies that read input.reputation: only their
+	// evaluations pay for reading the regulation counters.
+	reputation map[string]bool
 }
 
 type loadedStage struct {
@@ -242,6 +246,7 @@ func (e *Engine) FindFlow(ctx context.Context, d Designation, req *Request) (*Fl
 func (e *Engine) selectFlow(ctx context.Context, l *loaded, d Designation, req *Request, seen func(*Flow, Decision)) (*Flow, error) {
 	for _, f := range l.byDesignation[d] {
 		in := PolicyInput(req, f, nil, req.User, req.User != nil, nil)
+		l.addReputation(f.Policies, req, req.User, nil, in)
 		d := e.evaluate(ctx, l, f.Slug, "flow "+f.Slug, f.Policies, f.PolicyEngineMode, req.User, in)
 		if seen != nil {
 			seen(f, d)
@@ -320,6 +325,12 @@ func (e *Engine) compile(cfg *Config) (*loaded, error) {
 			continue
 		}
 		modules[p.Name] = p.Rego
+		if strings.Contains(p.Rego, "reputation") {
+			if l.reputation == nil {
+				l.reputation = map[string]bool{}
+			}
+			l.reputation[p.Name] = true
+		}
 	}
 	ev, err := e.opts.Policies(modules)
 	if err != nil {
@@ -550,7 +561,14 @@ func validateUsers(seeds []SeedUser) error {
 func (e *Engine) Authorize(ctx context.Context, policy string, req *Request) Decision {
 	l := e.loaded.Load()
 	b := PolicyBinding{Policy: policy, Enabled: true, Timeout: DefaultPolicyTimeout}
-	in := PolicyInput(req, nil, nil, req.User, req.User != nil, nil)
+	var sessionCtx map[string]any
+	if req.Session != nil {
+		// A signed-in user's auth_methods are the session's, as in a flow.
+		sessionCtx = map[string]any{CtxAuthMethods: req.Session.AuthMethods}
+	}
+	in := PolicyInput(req, nil, nil, req.User, req.User != nil, sessionCtx)
+	in["context"] = map[string]any{}
+	l.addReputation([]PolicyBinding{b}, req, req.User, nil, in)
 	return e.evaluate(ctx, l, "", "authorize", []PolicyBinding{b}, ModeAll, req.User, in)
 }
 

@@ -252,6 +252,7 @@ func (e *Engine) plan(ctx context.Context, l *loaded, flow *Flow, exec *executio
 		return e.deniedAction(flow, exec, []string{msg})
 	}
 	in := PolicyInput(req, flow, nil, req.User, req.User != nil, exec.Context)
+	l.addReputation(flow.Policies, req, req.User, exec.Context, in)
 	d := e.evaluate(ctx, l, flow.Slug, "flow "+flow.Slug, flow.Policies, flow.PolicyEngineMode, req.User, in)
 	exec.records = append(exec.records, d.Records...)
 	exec.heard(nil, d)
@@ -268,6 +269,7 @@ func (e *Engine) plan(ctx context.Context, l *loaded, flow *Flow, exec *executio
 		st := l.stages[b.Stage]
 		if b.EvaluateOnPlan {
 			in := PolicyInput(req, flow, st.def, req.User, req.User != nil, exec.Context)
+			l.addReputation(b.Policies, req, req.User, exec.Context, in)
 			d := e.evaluate(ctx, l, flow.Slug, "stage "+b.Stage, b.Policies, b.PolicyEngineMode, req.User, in)
 			exec.records = append(exec.records, d.Records...)
 			exec.heard(b, d)
@@ -490,6 +492,7 @@ func (e *Engine) run(ctx context.Context, l *loaded, flow *Flow, exec *execution
 func (e *Engine) recheck(ctx context.Context, l *loaded, flow *Flow, b *StageBinding, st *loadedStage, user *User, req *Request, planCtx map[string]any) Decision {
 	authenticated := req.User != nil && user != nil && user.ID == req.User.ID
 	in := PolicyInput(req, flow, st.def, user, authenticated, planCtx)
+	l.addReputation(b.Policies, req, user, planCtx, in)
 	return e.evaluate(ctx, l, flow.Slug, "stage "+b.Stage, b.Policies, b.PolicyEngineMode, user, in)
 }
 

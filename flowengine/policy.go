@@ -146,6 +146,8 @@ func PolicyInput(req *Request, flow *Flow, stage *StageDef, user *User, authenti
 		sess["auth_methods"] = methods
 	}
 	in["session"] = sess
+	// input.reputation is added by the engine only for the policies that read
+	// it (loaded.addReputation): it costs store reads.
 	if planCtx != nil {
 		c := make(map[string]any, len(planCtx))
 		for k, v := range planCtx {
@@ -156,6 +158,50 @@ func PolicyInput(req *Request, flow *Flow, stage *StageDef, user *User, authenti
 		in["context"] = map[string]any{}
 	}
 	return in
+}
+
+// reputationTimeout bounds reading the reputation counters: PolicyInput has
+// no context of its own, and a policy input must not wait on a slow store
+// longer than a policy would.
+const reputationTimeout = 2 * time.Second
+
+// addReputation puts input.reputation into in when one of the bindings'
+// policies reads it.
+func (l *loaded) addReputation(bindings []PolicyBinding, req *Request, user *User, planCtx map[string]any, in map[string]any) {
+	if len(l.reputation) == 0 {
+		return
+	}
+	for _, b := range bindings {
+		if b.Enabled && l.reputation[b.Policy] {
+			if rep, ok := reputationInput(req, user, planCtx); ok {
+				in["reputation"] = rep
+			}
+			return
+		}
+	}
+}
+
+// reputationInput is input.reputation for the policy's user (the pending
+// user, else the identifier typed so far) and the client IP. Without a
+// source both scores are 0; when the counters cannot be read the document is
+// left out, so a policy reading it finds it undefined rather than clean.
+func reputationInput(req *Request, user *User, planCtx map[string]any) (map[string]any, bool) {
+	if req == nil || req.Reputation == nil {
+		return map[string]any{"ip": 0, "username": 0}, true
+	}
+	key := ""
+	if user != nil {
+		key = RegulationKey(user, "")
+	} else if id, _ := planCtx[CtxPendingUserIdentifier].(string); id != "" {
+		key = RegulationKey(nil, id)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), reputationTimeout)
+	defer cancel()
+	rep, err := req.Reputation.Reputation(ctx, key, req.ClientIP)
+	if err != nil {
+		return nil, false
+	}
+	return map[string]any{"ip": rep.IP, "username": rep.Username}, true
 }
 
 func userInput(u *User, authenticated bool, planCtx map[string]any) map[string]any {

@@ -196,4 +196,57 @@ func (r *CounterRegulator) LockedUser(ctx context.Context, u *User) (bool, error
 	return false, nil
 }
 
-var _ Regulator = (*CounterRegulator)(nil)
+// ReputationSource gives the reputation scores of input.reputation.
+type ReputationSource interface {
+	// Reputation scores the account (a RegulationKey, "" for none) and the
+	// client IP ("" for none).
+	Reputation(ctx context.Context, key, clientIP string) (Reputation, error)
+}
+
+// Reputation is what policies see as input.reputation: 0 for a clean record,
+// one lower for each failed login within the regulation window. A successful
+// login raises the account's score back to 0 (its failures are cleared); a
+// locked account or IP scores at least minus its failure limit, since a lock
+// clears the failures that led to it. (authentik also rises above 0 with
+// successes; flowgate's scores stop at 0, so thresholds below 0 behave the same.)
+type Reputation struct {
+	IP       int `json:"ip"`
+	Username int `json:"username"`
+}
+
+// Reputation implements ReputationSource from the regulation counters. It
+// only reads them.
+func (r *CounterRegulator) Reputation(ctx context.Context, key, clientIP string) (Reputation, error) {
+	var rep Reputation
+	score := func(failKey, lockKey string, limit int64) (int, error) {
+		fails, err := r.Counters.GetCounter(ctx, failKey)
+		if err != nil {
+			return 0, fmt.Errorf("reading reputation: %w", err)
+		}
+		locked, err := r.Counters.GetCounter(ctx, lockKey)
+		if err != nil {
+			return 0, fmt.Errorf("reading reputation: %w", err)
+		}
+		if locked > 0 && fails < limit {
+			fails = limit
+		}
+		return -int(fails), nil
+	}
+	var err error
+	if key != "" {
+		if rep.Username, err = score(userKey("fail", key), userKey("lock", key), r.UserFailures); err != nil {
+			return Reputation{}, err
+		}
+	}
+	if clientIP != "" {
+		if rep.IP, err = score(ipKey("fail", clientIP), ipKey("lock", clientIP), r.IPFailures); err != nil {
+			return Reputation{}, err
+		}
+	}
+	return rep, nil
+}
+
+var (
+	_ Regulator        = (*CounterRegulator)(nil)
+	_ ReputationSource = (*CounterRegulator)(nil)
+)

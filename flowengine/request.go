@@ -22,6 +22,9 @@ type Request struct {
 	// Session and User are the caller's current login, if any.
 	Session *Session
 	User    *User
+	// Reputation gives the scores policies see as input.reputation (the
+	// gateway sets its regulator); nil gives zero scores.
+	Reputation ReputationSource
 }
 
 // UserAgent returns the User-Agent header.

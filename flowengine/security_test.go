@@ -369,3 +369,30 @@ func TestLoginUpgradesHash(t *testing.T) {
 		t.Fatal("the upgraded hash does not verify the password")
 	}
 }
+
+// A site policy sees the session's auth methods as input.user.auth_methods,
+// as a flow's policies see the plan's, so `"otp" in input.user.auth_methods`
+// can demand a second factor on a route.
+func TestAuthorizeSeesSessionAuthMethods(t *testing.T) {
+	e := newEnv(t, memoryStore, exampleBlueprint(t), `
+version: 1
+policies:
+  - name: needs-otp
+    rego: |
+      package flowgate.needs_otp
+      import rego.v1
+      allow if "otp" in input.user.auth_methods
+`)
+	e.addUser("sam", "pw")
+	u, _ := e.store.GetUserByUsername(context.Background(), "sam")
+	in := req("")
+	in.User = u
+	in.Session = &flowengine.Session{UserID: u.ID, AuthMethods: []string{flowengine.MethodPassword}}
+	if d := e.engine.Authorize(context.Background(), "needs-otp", in); d.Passed {
+		t.Fatal("a password-only session passed a policy that needs otp")
+	}
+	in.Session.AuthMethods = []string{flowengine.MethodPassword, flowengine.MethodOTP}
+	if d := e.engine.Authorize(context.Background(), "needs-otp", in); !d.Passed {
+		t.Fatalf("a session with otp was refused: %+v", d)
+	}
+}

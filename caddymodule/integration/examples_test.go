@@ -24,8 +24,8 @@ const repoRoot = "../.."
 // Every example blueprint loads on its own engine.
 func TestExampleBlueprintsLoad(t *testing.T) {
 	files, _ := filepath.Glob(filepath.Join(repoRoot, "examples", "blueprints", "*.yaml"))
-	if len(files) != 3 {
-		t.Fatalf("examples/blueprints has %d .yaml files, want 3 (default-flows, demo-user, self-service)", len(files))
+	if len(files) != 4 {
+		t.Fatalf("examples/blueprints has %d .yaml files, want 4 (default-flows, demo-user, mfa, self-service)", len(files))
 	}
 	// Not loaded by the example Caddyfile (it needs smtp), but it must load too.
 	files = append(files, filepath.Join(repoRoot, "examples", "blueprints", "self-service-mail.yaml.example"))

@@ -15,10 +15,22 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
-// passkeyFlows: a signed-in user adds a passkey (stage_configuration), and a
-// passwordless sign-in with the passkey alone.
+// passkeyFlows: a signed-in user adds a passkey (stage_configuration), a
+// passwordless sign-in with the passkey alone, and a step-up that adds the
+// passkey to a password session for /admin.
 const passkeyFlows = `version: 1
+policies:
+  - name: admin-passkey
+    rego: |
+      package flowgate.admin_passkey
+      import rego.v1
+      default allow := false
+      allow if not startswith(input.request.path, "/admin")
+      allow if "webauthn" in input.user.auth_methods
 stages:
+  - name: passkey-stepcheck
+    type: authenticator_validate
+    config: {device_classes: [webauthn], not_configured_action: deny}
   - name: passkey-setup
     type: authenticator_webauthn
     config: {resident_key_requirement: required, user_verification: required, friendly_name: Test passkey}
@@ -36,18 +48,26 @@ flows:
     name: Sign in with a passkey
     designation: authentication
     stages: [{stage: passkey-check, order: 10}, {stage: passkey-session, order: 20}]
+  - slug: passkey-stepup
+    name: Confirm with a passkey
+    designation: authentication
+    authentication: require_authenticated
+    order: 100
+    stages: [{stage: passkey-stepcheck, order: 10}, {stage: passkey-session, order: 20}]
 `
 
 // A real Chromium with a DevTools virtual authenticator (CTAP2, internal,
 // resident keys, user verification): alice signs in with her password, adds
 // a passkey through the HTML page and webauthn.js, signs out, and signs in
 // again with the passkey alone; her new session's auth methods say webauthn.
+// Then, signed in with her password only, /admin sends her through the
+// passkey step-up and back, her session now holding pwd and webauthn.
 func TestBrowserPasskey(t *testing.T) {
 	path := chromiumPath(t)
 	g := &gateway{t: t, up: upstream(t), dir: t.TempDir()}
 	g.seed = demoUsers(t, g.dir)
 	g.withBlueprint("passkeys.yaml", passkeyFlows)
-	g.load("", "")
+	g.load("", "\t\tpolicy admin-passkey\n\t\tstep_up passkey-stepup")
 	shots := t.TempDir()
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
@@ -175,6 +195,30 @@ func TestBrowserPasskey(t *testing.T) {
 	if len(sessions) != 1 || !slices.Equal(sessions[0].Methods, []string{"webauthn"}) {
 		t.Fatalf("alice's sessions after the passkey sign-in: %s", body)
 	}
+	// Step-up: signed in again with the password only, /admin needs the
+	// passkey; the browser goes through passkey-stepup and comes back.
+	do(chromedp.Navigate(base+"/.flowgate/logout"), chromedp.Navigate(base+"/dashboard"), chromedp.WaitVisible(`#f-uid_field`),
+		chromedp.SendKeys(`#f-uid_field`, "alice"), chromedp.Click(`button[type=submit]`),
+		chromedp.WaitVisible(`#f-password`), chromedp.SendKeys(`#f-password`, "pw-alice"), chromedp.Click(`button[type=submit]`),
+		chromedp.WaitVisible(`pre`))
+	do(chromedp.Navigate(base+"/admin/panel?x=1"), chromedp.WaitVisible(`[data-webauthn="get"] button`), shot("5-step-up"))
+	if loc, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.pathname`)); err != nil || loc != "/.flowgate/flows/passkey-stepup/" {
+		t.Fatalf("/admin with a password session went to %q (%v), want the step-up flow", loc, err)
+	}
+	do(chromedp.Click(`[data-webauthn="get"] button`), chromedp.WaitVisible(`pre`), shot("6-admin"))
+	if body := text(`pre`); !strings.Contains(body, `"path":"/admin/panel"`) || !strings.Contains(body, `"Remote-User":["alice"]`) {
+		page, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href + "\n" + document.body.innerText`))
+		t.Fatalf("after the step-up:\n%s\npage: %s", body, page)
+	}
+	status, body = adminDo(t, "GET", "/flowgate/users/alice/sessions", "", "")
+	sessions = nil
+	if err := json.Unmarshal([]byte(body), &sessions); status != 200 || err != nil {
+		t.Fatalf("sessions of alice: %d %v %s", status, err, body)
+	}
+	if len(sessions) != 1 || !slices.Contains(sessions[0].Methods, "pwd") || !slices.Contains(sessions[0].Methods, "webauthn") {
+		t.Fatalf("alice's sessions after the step-up (want one, with pwd and webauthn): %s", body)
+	}
+
 	if dir := os.Getenv("FLOWGATE_SCREENSHOTS"); dir != "" {
 		os.MkdirAll(dir, 0o755)
 		files, _ := filepath.Glob(filepath.Join(shots, "*.png"))

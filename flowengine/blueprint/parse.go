@@ -12,6 +12,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/flowgate/flowgate/flowengine"
+	"github.com/flowgate/flowgate/flowengine/blueprint/authentik"
 )
 
 // Limits on outside input. The entry counts are checked on the YAML tree before
@@ -66,6 +67,9 @@ type Blueprint struct {
 	Config   *flowengine.Config
 	Remove   flowengine.Removal
 	Users    []flowengine.SeedUser
+	// Warnings name what an import of an authentik blueprint left out or
+	// cannot run; empty for flowgate's own format.
+	Warnings []Warning
 	lines    map[string]int // "flow x" → line of its first definition
 	last     map[string]int // … and of its last, for "defined twice"
 	rego     map[string]regoPos
@@ -79,6 +83,9 @@ type regoPos struct {
 // Parse reads a YAML or JSON blueprint. It checks the shape (unknown keys, types,
 // required fields, duplicates within the file) but not references to entries
 // defined elsewhere; Apply and Check do that against the live configuration.
+// An authentik blueprint or flow export (entries of models) is converted to
+// flowgate's format first (package authentik); bp.Warnings name what it had
+// that flowgate leaves out or cannot run.
 func Parse(file string, data []byte) (*Blueprint, error) {
 	if len(data) > MaxSize {
 		return nil, &Error{File: file, Msg: fmt.Sprintf("file is %d bytes, over the %d byte limit", len(data), MaxSize)}
@@ -108,8 +115,21 @@ func Parse(file string, data []byte) (*Blueprint, error) {
 	if doc.Kind != yaml.MappingNode {
 		return nil, &Error{File: file, Line: doc.Line, Msg: "a blueprint must be a mapping with version, policies, stages, flows, users"}
 	}
-	if v := mapValue(doc, "entries"); v != nil {
-		return nil, &Error{File: file, Line: v.Line, Msg: "this is an authentik blueprint (entries/model); flowgate reads its own format (version, policies, stages, flows)"}
+	var warnings []Warning
+	if authentik.IsBlueprint(doc) {
+		// authentik's format (entries of models): converted to ours, with the
+		// lines of its entries, and checked as if it had been written so.
+		native, warns, err := authentik.Convert(doc)
+		if err != nil {
+			return nil, authentikError(file, err)
+		}
+		for _, w := range warns {
+			warnings = append(warnings, Warning{File: file, Line: w.Line, Entry: w.Entry, Kind: string(w.Kind), Msg: w.Msg})
+		}
+		doc = native
+		if err := checkLimits(file, doc); err != nil {
+			return nil, err
+		}
 	}
 	if err := checkKnown(doc, reflect.TypeOf(Document{}), ""); err != nil {
 		err.File = file
@@ -133,7 +153,49 @@ func Parse(file string, data []byte) (*Blueprint, error) {
 		return nil, err
 	}
 	bp.Config, bp.Users, bp.Metadata = cfg, users, d.Metadata
+	bp.Warnings = warnings
 	return bp, nil
+}
+
+// Warning is something an import did not carry over as written: an entry or
+// setting of an authentik blueprint that flowgate has no counterpart for, or a
+// policy it cannot run. Kind is a short stable name (see package authentik).
+type Warning struct {
+	File  string
+	Line  int
+	Entry string
+	Kind  string
+	Msg   string
+}
+
+func (w Warning) String() string {
+	var b strings.Builder
+	b.WriteString(w.File)
+	if w.Line > 0 {
+		fmt.Fprintf(&b, ":%d", w.Line)
+	}
+	if w.Entry != "" {
+		b.WriteString(": " + w.Entry)
+	}
+	fmt.Fprintf(&b, ": warning: %s (%s)", w.Msg, w.Kind)
+	return b.String()
+}
+
+// Warnings are every file's warnings, in file order.
+func (s Set) Warnings() []Warning {
+	var out []Warning
+	for _, bp := range s {
+		out = append(out, bp.Warnings...)
+	}
+	return out
+}
+
+func authentikError(file string, err error) error {
+	var ae *authentik.Error
+	if errors.As(err, &ae) {
+		return &Error{File: file, Line: ae.Line, Entry: ae.Entry, Msg: ae.Msg}
+	}
+	return &Error{File: file, Msg: err.Error()}
 }
 
 func yamlError(file string, err error) error {

@@ -2,7 +2,9 @@ package stages
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/flowgate/flowgate/flowengine"
@@ -119,12 +121,20 @@ func (s *userLogin) Submit(ctx context.Context, sc *flowengine.StageContext, a f
 		Persistent:  persistent,
 		Flow:        sc.Flow.Slug,
 	}
+	old := sc.Request.Session
+	if old != nil && old.UserID != user.ID {
+		old = nil // another user's session: nothing carries over, and it stays
+	}
+	if old != nil {
+		mergeSession(sess, old)
+	}
 	if err := sc.Store.CreateSession(ctx, sess); err != nil {
 		return flowengine.Outcome{}, fmt.Errorf("creating session: %w", err)
 	}
-	if old := sc.Request.Session; old != nil && old.UserID == user.ID {
-		// The new session replaces the one the user came with.
-		if err := sc.Store.DeleteSession(ctx, old.ID); err != nil {
+	if old != nil {
+		// The new session replaces the one the user came with (a new ID, so a
+		// planted or leaked old ID gains nothing from the step-up).
+		if err := sc.Store.DeleteSession(ctx, old.ID); err != nil && !errors.Is(err, flowengine.ErrNotFound) {
 			return flowengine.Outcome{}, fmt.Errorf("replacing session: %w", err)
 		}
 	}
@@ -137,6 +147,30 @@ func (s *userLogin) Submit(ctx context.Context, sc *flowengine.StageContext, a f
 	sc.StartSession(sess)
 	sc.Report(flowengine.Event{Kind: flowengine.EventLoginSucceeded, UserID: user.ID, Username: user.Username, Result: "success"})
 	return flowengine.Continue(), nil
+}
+
+// mergeSession makes sess, a new login of the user whose session old is,
+// carry what old proved: a step-up (signing in again with a second factor)
+// adds methods rather than replacing them, so the session holds the union of
+// both sessions' auth methods. It keeps old's flow, so a site that pins its
+// authentication flow still accepts the user after a step-up through another
+// flow (the step-up adds proof; it does not change how the user first signed
+// in). It never shortens old: the later expiry and a persistent cookie win.
+func mergeSession(sess, old *flowengine.Session) {
+	methods := append([]string{}, old.AuthMethods...)
+	for _, m := range sess.AuthMethods {
+		if !slices.Contains(methods, m) {
+			methods = append(methods, m)
+		}
+	}
+	sess.AuthMethods = methods
+	if old.Flow != "" {
+		sess.Flow = old.Flow
+	}
+	if old.ExpiresAt.After(sess.ExpiresAt) {
+		sess.ExpiresAt = old.ExpiresAt
+	}
+	sess.Persistent = sess.Persistent || old.Persistent
 }
 
 // lastLoginGranularity: a login within this long of the recorded one is not
