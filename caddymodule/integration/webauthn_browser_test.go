@@ -206,9 +206,9 @@ func TestBrowserPasskey(t *testing.T) {
 		t.Fatalf("/admin with a password session went to %q (%v), want the step-up flow", loc, err)
 	}
 	do(chromedp.Click(`[data-webauthn="get"] button`), chromedp.WaitVisible(`pre`), shot("6-admin"))
-	if body := text(`pre`); !strings.Contains(body, `"path":"/admin/panel"`) || !strings.Contains(body, `"Remote-User":["alice"]`) {
-		page, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href + "\n" + document.body.innerText`))
-		t.Fatalf("after the step-up:\n%s\npage: %s", body, page)
+	if body := text(`pre`); !strings.Contains(body, `"path":"/admin/panel?x=1"`) || !strings.Contains(body, `"Remote-User":["alice"]`) {
+		page, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href + "\n" + document.body.innerText`))
+		t.Fatalf("after the step-up:\n%s\npage: %s (%v)", body, page, err)
 	}
 	status, body = adminDo(t, "GET", "/flowgate/users/alice/sessions", "", "")
 	sessions = nil
