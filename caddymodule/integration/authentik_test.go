@@ -18,7 +18,7 @@ import (
 // authentikShared are the authentik exports every helper tests against;
 // authentikOwn are the importer's own examples.
 var (
-	authentikShared = "../../../shared/testdata/authentik"
+	authentikShared = "../../flowengine/blueprint/authentik/testdata/shared"
 	authentikOwn    = "../../flowengine/blueprint/authentik/testdata"
 )
 

@@ -257,9 +257,9 @@ func TestDefaultsMatchExample(t *testing.T) {
 
 // authentik's exports are converted (package authentik tests them in depth).
 func TestAuthentikExportsConverted(t *testing.T) {
-	files, _ := filepath.Glob("../../../shared/testdata/authentik/*.yaml")
-	if len(files) == 0 {
-		t.Skip("shared/testdata/authentik not present next to the repository")
+	files, _ := filepath.Glob("authentik/testdata/shared/*.yaml")
+	if len(files) != 5 {
+		t.Fatalf("authentik/testdata/shared holds %d exports, want 5", len(files))
 	}
 	for _, f := range files {
 		data, _ := os.ReadFile(f)
