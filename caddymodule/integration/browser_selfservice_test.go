@@ -22,33 +22,13 @@ var recoveryLinkRE = regexp.MustCompile(`http://localhost:9080/\.flowgate/flows/
 // new user in; then "Forgot password?", the mailed link, a new password,
 // signed in, signed out. Every page is screenshotted into the test's temp dir.
 func TestBrowserSelfService(t *testing.T) {
-	path := chromiumPath(t)
+	chromiumPath(t)
 	box := startMailbox(t)
 	selfServiceGateway(t, box)
 	shots := t.TempDir()
 	t.Logf("screenshots in %s", shots)
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(path),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.WindowSize(420, 900),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	bctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	// The first Run starts the browser; its context must not carry the timeout.
-	if err := chromedp.Do(bctx); err != nil {
-		t.Fatalf("starting chromium: %v", err)
-	}
-	ctx, cancelTimeout := context.WithTimeout(bctx, 45*time.Second)
+	ctx, cancelTimeout := context.WithTimeout(startChromium(t, 420, 900), 45*time.Second)
 	defer cancelTimeout()
 
 	shot := func(name string) chromedp.Action[chromedp.Void] {
@@ -185,11 +165,5 @@ func TestBrowserSelfService(t *testing.T) {
 			t.Errorf("screenshot %s is empty", f)
 		}
 	}
-	if dir := os.Getenv("FLOWGATE_SCREENSHOTS"); dir != "" {
-		os.MkdirAll(dir, 0o755)
-		for _, f := range files {
-			b, _ := os.ReadFile(f)
-			os.WriteFile(filepath.Join(dir, "selfservice-"+filepath.Base(f)), b, 0o644)
-		}
-	}
+	copyScreenshots(shots, "selfservice-")
 }

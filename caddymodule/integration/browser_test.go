@@ -29,67 +29,118 @@ func chromiumPath(t *testing.T) string {
 	return ""
 }
 
-// A real browser signs in through the HTML form, lands on the protected page,
-// signs out, and leaves a screenshot of every step in the test's temp dir.
-func TestBrowserLoginLogout(t *testing.T) {
-	path := chromiumPath(t)
-	startGateway(t, "", "")
-	shots := t.TempDir()
-
+// startChromium starts a headless Chromium for one test, closed when the test
+// ends, and returns its context (without a deadline: the first action starts
+// the browser, and a deadline there would end the browser with it).
+func startChromium(t *testing.T, width, height int) context.Context {
+	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(path),
+		chromedp.ExecPath(chromiumPath(t)),
 		chromedp.Headless,
 		chromedp.NoSandbox,
 		chromedp.DisableGPU,
 		chromedp.UserDataDir(t.TempDir()),
+		// This machine has no network: without these Chromium keeps dialling out.
 		chromedp.Flag("disable-quic", true),
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
-		chromedp.WindowSize(420, 760),
+		chromedp.WindowSize(width, height),
 	)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	// The first Run starts the browser; its context must not carry the timeout.
-	if err := chromedp.Do(ctx); err != nil {
+	bctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancel(); cancelAlloc() })
+	if err := chromedp.Do(bctx); err != nil {
 		t.Fatalf("starting chromium: %v", err)
 	}
-	ctx, cancelTimeout := context.WithTimeout(ctx, 60*time.Second)
-	defer cancelTimeout()
+	return bctx
+}
 
-	shot := func(name string) chromedp.Action[chromedp.Void] {
-		return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
-			buf, err := chromedp.FullScreenshot(100)(ctx, tg)
-			if err != nil {
-				return chromedp.Void{}, err
-			}
-			return chromedp.Void{}, os.WriteFile(filepath.Join(shots, name+".png"), buf, 0o644)
-		}
+// tab drives one browser tab (or profile) in a test: a failed step fails the
+// test with the page's text; screenshots go to shots, and are copied to
+// $FLOWGATE_SCREENSHOTS (names prefixed) when the test ends.
+type tab struct {
+	t     *testing.T
+	ctx   context.Context
+	shots string
+}
+
+// newTab bounds the browser's steps by timeout; shots is the screenshot
+// directory ("" for a new temporary one), prefix names copies of them.
+func newTab(t *testing.T, bctx context.Context, timeout time.Duration, shots, prefix string) *tab {
+	t.Helper()
+	if shots == "" {
+		shots = t.TempDir()
+		t.Cleanup(func() { copyScreenshots(shots, prefix) })
 	}
-	do := func(steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, steps...); err != nil {
-			t.Fatalf("browser: %v", err)
-		}
-	}
-	text := func(sel string) string {
-		t.Helper()
-		v, err := chromedp.Run(ctx, chromedp.Text(sel))
+	ctx, cancel := context.WithTimeout(bctx, timeout)
+	t.Cleanup(cancel)
+	return &tab{t: t, ctx: ctx, shots: shots}
+}
+
+// shot saves a full-page screenshot as <name>.png.
+func (b *tab) shot(name string) chromedp.Action[chromedp.Void] {
+	return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+		buf, err := chromedp.FullScreenshot(100)(ctx, tg)
 		if err != nil {
-			t.Fatalf("reading %s: %v", sel, err)
+			return chromedp.Void{}, err
 		}
-		return v
+		return chromedp.Void{}, os.WriteFile(filepath.Join(b.shots, name+".png"), buf, 0o644)
 	}
-	location := func() string {
-		t.Helper()
-		v, err := chromedp.Run(ctx, chromedp.Location())
-		if err != nil {
-			t.Fatal(err)
+}
+
+// do runs the steps; on failure the test ends with the page's text.
+func (b *tab) do(steps ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	if err := chromedp.Do(b.ctx, steps...); err != nil {
+		body, _ := chromedp.Run(context.WithoutCancel(b.ctx), chromedp.Evaluate[string](`document.body ? document.body.innerText : ""`))
+		b.t.Fatalf("browser: %v\npage:\n%s", err, body)
+	}
+}
+
+// text is the text of the first element matching sel.
+func (b *tab) text(sel string) string {
+	b.t.Helper()
+	v, err := chromedp.Run(b.ctx, chromedp.Text(sel))
+	if err != nil {
+		b.t.Fatalf("reading %s: %v", sel, err)
+	}
+	return v
+}
+
+// location is the tab's URL.
+func (b *tab) location() string {
+	b.t.Helper()
+	v, err := chromedp.Run(b.ctx, chromedp.Location())
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return v
+}
+
+// copyScreenshots copies a test's screenshots to $FLOWGATE_SCREENSHOTS, if set.
+func copyScreenshots(shots, prefix string) {
+	dir := os.Getenv("FLOWGATE_SCREENSHOTS")
+	if dir == "" {
+		return
+	}
+	os.MkdirAll(dir, 0o755)
+	files, _ := filepath.Glob(filepath.Join(shots, "*.png"))
+	for _, f := range files {
+		if b, err := os.ReadFile(f); err == nil {
+			os.WriteFile(filepath.Join(dir, prefix+filepath.Base(f)), b, 0o644)
 		}
-		return v
 	}
+}
+
+// A real browser signs in through the HTML form, lands on the protected page,
+// signs out, and leaves a screenshot of every step in the test's temp dir.
+func TestBrowserLoginLogout(t *testing.T) {
+	chromiumPath(t)
+	startGateway(t, "", "")
+	b := newTab(t, startChromium(t, 420, 760), 60*time.Second, "", "")
+	do, shot, text, location, ctx, shots := b.do, b.shot, b.text, b.location, b.ctx, b.shots
+
 	do(chromedp.Navigate(base+"/dashboard?tab=1"), chromedp.WaitVisible(`#f-uid_field`), shot("1-identification"))
 	step := text(`.step`)
 	do(chromedp.SendKeys(`#f-uid_field`, "alice"), chromedp.Click(`button[type=submit]`),
@@ -125,14 +176,6 @@ func TestBrowserLoginLogout(t *testing.T) {
 	for _, n := range []string{"1-identification", "2-password", "3-wrong-password", "4-protected-page", "5-after-logout", "6-password-shown"} {
 		if st, err := os.Stat(filepath.Join(shots, n+".png")); err != nil || st.Size() < 1000 {
 			t.Errorf("screenshot %s missing", n)
-		}
-	}
-	if dir := os.Getenv("FLOWGATE_SCREENSHOTS"); dir != "" {
-		os.MkdirAll(dir, 0o755)
-		files, _ := filepath.Glob(filepath.Join(shots, "*.png"))
-		for _, f := range files {
-			b, _ := os.ReadFile(f)
-			os.WriteFile(filepath.Join(dir, filepath.Base(f)), b, 0o644)
 		}
 	}
 }

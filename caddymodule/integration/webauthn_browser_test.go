@@ -3,8 +3,6 @@ package integration
 import (
 	"context"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -63,60 +61,13 @@ flows:
 // Then, signed in with her password only, /admin sends her through the
 // passkey step-up and back, her session now holding pwd and webauthn.
 func TestBrowserPasskey(t *testing.T) {
-	path := chromiumPath(t)
+	chromiumPath(t)
 	g := &gateway{t: t, up: upstream(t), dir: t.TempDir()}
 	g.seed = demoUsers(t, g.dir)
 	g.withBlueprint("passkeys.yaml", passkeyFlows)
 	g.load("", "\t\tpolicy admin-passkey\n\t\tstep_up passkey-stepup")
-	shots := t.TempDir()
-
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(path),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.WindowSize(420, 760),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	bctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	// The first Run starts the browser; its context must not carry the timeout.
-	if err := chromedp.Do(bctx); err != nil {
-		t.Fatalf("starting chromium: %v", err)
-	}
-	ctx, cancelTimeout := context.WithTimeout(bctx, 60*time.Second)
-	defer cancelTimeout()
-
-	shot := func(name string) chromedp.Action[chromedp.Void] {
-		return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
-			buf, err := chromedp.FullScreenshot(100)(ctx, tg)
-			if err != nil {
-				return chromedp.Void{}, err
-			}
-			return chromedp.Void{}, os.WriteFile(filepath.Join(shots, name+".png"), buf, 0o644)
-		}
-	}
-	do := func(steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, steps...); err != nil {
-			body, _ := chromedp.Run(context.WithoutCancel(ctx), chromedp.Evaluate[string](`document.body ? document.body.innerText : ""`))
-			t.Fatalf("browser: %v\npage:\n%s", err, body)
-		}
-	}
-	text := func(sel string) string {
-		t.Helper()
-		v, err := chromedp.Run(ctx, chromedp.Text(sel))
-		if err != nil {
-			t.Fatalf("reading %s: %v", sel, err)
-		}
-		return v
-	}
+	b := newTab(t, startChromium(t, 420, 760), 60*time.Second, "", "passkey-")
+	do, shot, text, ctx := b.do, b.shot, b.text, b.ctx
 
 	// The tab's virtual authenticator: it answers create() and get() at once,
 	// verifying the user, and keeps discoverable credentials.
@@ -219,12 +170,4 @@ func TestBrowserPasskey(t *testing.T) {
 		t.Fatalf("alice's sessions after the step-up (want one, with pwd and webauthn): %s", body)
 	}
 
-	if dir := os.Getenv("FLOWGATE_SCREENSHOTS"); dir != "" {
-		os.MkdirAll(dir, 0o755)
-		files, _ := filepath.Glob(filepath.Join(shots, "*.png"))
-		for _, f := range files {
-			b, _ := os.ReadFile(f)
-			os.WriteFile(filepath.Join(dir, "passkey-"+filepath.Base(f)), b, 0o644)
-		}
-	}
 }
