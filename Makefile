@@ -33,6 +33,9 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzNext -fuzztime 30s ./flowengine/
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 30s ./caddymodule/cookiecodec/
 	$(GO) test -run '^$$' -fuzz FuzzCaddyfile -fuzztime 30s ./caddymodule/integration/
+	$(GO) test -run '^$$' -fuzz FuzzImport -fuzztime 30s ./flowengine/blueprint/authentik/
+	$(GO) test -run '^$$' -fuzz FuzzValidateAnswer -fuzztime 30s ./flowengine/stages/
+	$(GO) test -run '^$$' -fuzz FuzzWebAuthnRegisterAnswer -fuzztime 30s ./flowengine/stages/
 
 run:
 	$(GO) run ./cmd/caddy run --config examples/Caddyfile
