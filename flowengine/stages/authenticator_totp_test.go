@@ -41,7 +41,7 @@ func TestTOTPConfig(t *testing.T) {
 }
 
 // testSecrets seals with a fixed key, as the gateway does with its cookie keys.
-func testSecrets(t *testing.T) flowengine.Secrets {
+func testSecrets(t testing.TB) flowengine.Secrets {
 	t.Helper()
 	box, err := flowengine.NewSecretBox([]byte("0123456789abcdef0123456789abcdef"))
 	if err != nil {
@@ -52,7 +52,7 @@ func testSecrets(t *testing.T) flowengine.Secrets {
 
 // oathtool computes a TOTP code with OATH Toolkit, an implementation
 // independent of the one the stages use. Under CI it must be installed.
-func oathtool(t *testing.T, secret string, digits, period int, at time.Time) string {
+func oathtool(t testing.TB, secret string, digits, period int, at time.Time) string {
 	t.Helper()
 	path, err := exec.LookPath("oathtool")
 	if err != nil {
@@ -70,7 +70,7 @@ func oathtool(t *testing.T, secret string, digits, period int, at time.Time) str
 }
 
 // mfaContext is a stage context for alice on example.com:8443 with secrets.
-func mfaContext(t *testing.T, e *stageEnv, store flowengine.Store) *flowengine.StageContext {
+func mfaContext(t testing.TB, e *stageEnv, store flowengine.Store) *flowengine.StageContext {
 	t.Helper()
 	sc := e.stageContext(nil, e.alice, nil)
 	if store != nil {
@@ -82,7 +82,7 @@ func mfaContext(t *testing.T, e *stageEnv, store flowengine.Store) *flowengine.S
 }
 
 // totpSetup shows the setup challenge and returns it with its secret.
-func totpSetup(t *testing.T, s flowengine.Stage, sc *flowengine.StageContext) (*flowengine.Challenge, string) {
+func totpSetup(t testing.TB, s flowengine.Stage, sc *flowengine.StageContext) (*flowengine.Challenge, string) {
 	t.Helper()
 	ch, err := s.Challenge(context.Background(), sc)
 	if err != nil || ch == nil {
@@ -306,7 +306,7 @@ func TestTOTPSetupAnswerBeforeShown(t *testing.T) {
 
 // totpDevice sets up a TOTP device for alice through the stage and returns
 // its secret and the step of the code used to set it up.
-func totpDevice(t *testing.T, e *stageEnv, sc *flowengine.StageContext, digits, period int) string {
+func totpDevice(t testing.TB, e *stageEnv, sc *flowengine.StageContext, digits, period int) string {
 	t.Helper()
 	s := newStage(t, "authenticator_totp", map[string]any{"digits": digits, "period": period})
 	_, secret := totpSetup(t, s, sc)

@@ -35,7 +35,7 @@ type stageEnv struct {
 	otherSes *flowengine.Session
 }
 
-func newStageEnv(t *testing.T) *stageEnv {
+func newStageEnv(t testing.TB) *stageEnv {
 	t.Helper()
 	ctx := context.Background()
 	clock := flowengine.NewManualClock(writeT0)
@@ -73,7 +73,7 @@ func (e *stageEnv) stageContext(prompt map[string]any, pending *flowengine.User,
 	}
 }
 
-func newStage(t *testing.T, typ string, config map[string]any) flowengine.Stage {
+func newStage(t testing.TB, typ string, config map[string]any) flowengine.Stage {
 	t.Helper()
 	s, err := stages.Types()[typ](flowengine.StageDef{Name: "s", Type: typ, Config: config})
 	if err != nil {

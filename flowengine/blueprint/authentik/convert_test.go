@@ -239,6 +239,11 @@ func TestRejected(t *testing.T) {
     identifiers: {name: p}
     attrs: {fields: [!Find [authentik_stages_prompt.prompt, [name, x]]]}
 `, `authentik_stages_prompt.promptstage "p": fields: x is not a prompt`},
+		{"only device classes flowgate lacks", `
+  - model: authentik_stages_authenticator_validate.authenticatorvalidatestage
+    identifiers: {name: v}
+    attrs: {device_classes: [duo, sms]}
+`, `device_classes: none that flowgate has (totp, static, webauthn)`},
 		{"bad state", `
   - model: authentik_stages_deny.denystage
     identifiers: {name: d}

@@ -228,6 +228,11 @@ func (c *converter) stageConfig(e *entry) (map[string]any, error) {
 					c.warn(e, e.lineOf("device_classes"), WarnSetting, fmt.Sprintf("device_classes: %q left out (flowgate has totp, static, webauthn)", pyStr(d)))
 				}
 			}
+			if len(keep) == 0 && len(l) > 0 {
+				// An empty list means every class to flowgate: accepting more
+				// devices than the operator chose would weaken the stage.
+				return nil, fail(e, e.lineOf("device_classes"), "device_classes: none that flowgate has (totp, static, webauthn)")
+			}
 			cfg["device_classes"] = keep
 		}
 	case "authenticator_webauthn":
