@@ -204,6 +204,27 @@ func TestAuthentikFlowsEndToEnd(t *testing.T) {
 			t.Fatalf("import %d changed the configuration:\n%s\n---\n%s", i+1, before, after)
 		}
 	}
+	// A file that is rejected applies nothing, not even its valid entries: the
+	// flow's new title would land before the binding to a stage flowgate lacks.
+	const bad = `version: 1
+entries:
+  - model: authentik_flows.flow
+    id: flow
+    identifiers: {slug: default-authentication-flow}
+    attrs: {name: Changed, title: Changed, designation: authentication}
+  - model: authentik_stages_authenticator_duo.authenticatorduostage
+    id: duo
+    identifiers: {name: duo}
+  - model: authentik_flows.flowstagebinding
+    identifiers: {target: !KeyOf flow, stage: !KeyOf duo, order: 5}
+`
+	if code, body := adminDo(t, "POST", "/flowgate/import?name=bad.yaml", bad, "application/yaml"); code != http.StatusBadRequest ||
+		!strings.Contains(body, "bad.yaml:11") || !strings.Contains(body, "duo") {
+		t.Fatalf("import of a file binding a Duo stage: %d %s (want 400 naming bad.yaml:11 and the stage)", code, body)
+	}
+	if _, after := adminDo(t, "GET", "/flowgate/config", "", ""); after != before {
+		t.Fatalf("a rejected import changed the configuration:\n%s\n---\n%s", before, after)
+	}
 	// And through the CLI, with the warnings on stderr.
 	_, errOut, err := runSplit(t, "import", files[0], "--address", "localhost:2999")
 	if err != nil || !strings.Contains(errOut, "(left-out)") {
