@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/flowgate/flowgate/flowengine"
 	"github.com/flowgate/flowgate/flowengine/stages"
-	"github.com/flowgate/flowgate/flowengine/store/bolt"
 	"github.com/flowgate/flowgate/templates"
 )
 
@@ -258,39 +256,35 @@ func TestStaticNeedsPendingUser(t *testing.T) {
 func TestStaticCheckConcurrentSpend(t *testing.T) {
 	ctx := context.Background()
 	e := newStageEnv(t)
-	st, err := bolt.Open(filepath.Join(t.TempDir(), "flowgate.db"), bolt.Options{Clock: e.clock, SweepInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.CreateUser(ctx, e.alice); err != nil {
-		t.Fatal(err)
-	}
-	sc := mfaContext(t, e, st)
-	codes := staticSetup(t, sc, nil)
+	for name, st := range sharedStores(t, e) {
+		t.Run(name, func(t *testing.T) {
+			sc := mfaContext(t, e, st)
+			codes := staticSetup(t, sc, nil)
 
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	accepted, errs := 0, []error{}
-	for range 16 {
-		wg.Go(func() {
-			dev, err := stages.CheckStatic(ctx, sc, e.alice.ID, codes[3])
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				errs = append(errs, err)
+			var wg sync.WaitGroup
+			var mu sync.Mutex
+			accepted, errs := 0, []error{}
+			for range 16 {
+				wg.Go(func() {
+					dev, err := stages.CheckStatic(ctx, sc, e.alice.ID, codes[3])
+					mu.Lock()
+					defer mu.Unlock()
+					if err != nil {
+						errs = append(errs, err)
+					}
+					if dev != nil {
+						accepted++
+					}
+				})
 			}
-			if dev != nil {
-				accepted++
+			wg.Wait()
+			if len(errs) > 0 || accepted != 1 {
+				t.Fatalf("accepted %d times (want 1), errors %v", accepted, errs)
+			}
+			if d := staticDevices(t, st, e.alice.ID); len(d[0].Static.Codes) != len(codes)-1 {
+				t.Fatalf("%d codes left, want %d", len(d[0].Static.Codes), len(codes)-1)
 			}
 		})
-	}
-	wg.Wait()
-	if len(errs) > 0 || accepted != 1 {
-		t.Fatalf("accepted %d times (want 1), errors %v", accepted, errs)
-	}
-	if d := staticDevices(t, st, e.alice.ID); len(d[0].Static.Codes) != len(codes)-1 {
-		t.Fatalf("%d codes left, want %d", len(d[0].Static.Codes), len(codes)-1)
 	}
 }
 

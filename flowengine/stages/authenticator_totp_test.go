@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -22,7 +21,6 @@ import (
 
 	"github.com/flowgate/flowgate/flowengine"
 	"github.com/flowgate/flowgate/flowengine/stages"
-	"github.com/flowgate/flowgate/flowengine/store/bolt"
 	"github.com/flowgate/flowgate/templates"
 )
 
@@ -403,42 +401,38 @@ func TestTOTPCheckRefusesReplay(t *testing.T) {
 }
 
 // Of many requests spending one code at once, exactly one succeeds, on a real
-// bolt file whose UpdateUserIf refuses all but the first write.
+// bolt file and a real Redis, whose UpdateUserIf refuses all but the first write.
 func TestTOTPCheckConcurrentSpend(t *testing.T) {
 	ctx := context.Background()
 	e := newStageEnv(t)
-	st, err := bolt.Open(filepath.Join(t.TempDir(), "flowgate.db"), bolt.Options{Clock: e.clock, SweepInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.CreateUser(ctx, e.alice); err != nil {
-		t.Fatal(err)
-	}
-	sc := mfaContext(t, e, st)
-	secret := totpDevice(t, e, sc, 6, 30)
-	e.clock.Advance(time.Minute)
-	code := oathtool(t, secret, 6, 30, e.clock.Now())
+	for name, st := range sharedStores(t, e) {
+		t.Run(name, func(t *testing.T) {
+			sc := mfaContext(t, e, st)
+			secret := totpDevice(t, e, sc, 6, 30)
+			e.clock.Advance(time.Minute)
+			code := oathtool(t, secret, 6, 30, e.clock.Now())
 
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	accepted, errs := 0, []error{}
-	for range 16 {
-		wg.Go(func() {
-			dev, err := stages.CheckTOTP(ctx, sc, e.alice.ID, code)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				errs = append(errs, err)
+			var wg sync.WaitGroup
+			var mu sync.Mutex
+			accepted, errs := 0, []error{}
+			for range 16 {
+				wg.Go(func() {
+					dev, err := stages.CheckTOTP(ctx, sc, e.alice.ID, code)
+					mu.Lock()
+					defer mu.Unlock()
+					if err != nil {
+						errs = append(errs, err)
+					}
+					if dev != nil {
+						accepted++
+					}
+				})
 			}
-			if dev != nil {
-				accepted++
+			wg.Wait()
+			if len(errs) > 0 || accepted != 1 {
+				t.Fatalf("accepted %d times (want 1), errors %v", accepted, errs)
 			}
 		})
-	}
-	wg.Wait()
-	if len(errs) > 0 || accepted != 1 {
-		t.Fatalf("accepted %d times (want 1), errors %v", accepted, errs)
 	}
 }
 
